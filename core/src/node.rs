@@ -1,0 +1,407 @@
+//! The Node: Replicator's state machine for one Maelstrom server.
+
+use crate::ids::{Key, MsgId, NodeId, Offset};
+use crate::log::{Budget, Logs};
+use crate::protocol::{Body, ErrorCode, Malformed, Message};
+use crate::time::Timestamp;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Everything a node is configured with. Two nodes with the same config fed the same
+/// inputs at the same timestamps produce the same outputs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The only source of randomness the node may use. `sim` derives it from the run's
+    /// seed; `io` draws one and logs it.
+    pub seed: u64,
+    /// The most messages one `poll_ok` carries over all its keys.
+    pub poll_msgs_max: usize,
+    /// The most payload bytes one `poll_ok` carries over all its keys; the first message
+    /// of a reply is sent whatever its size.
+    pub poll_bytes_max: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            seed: 0,
+            // The final polls ask for every key at once (spec: kafka.md 2.7), a few
+            // hundred keys of at most 16 messages in a Maelstrom run: this takes them in
+            // one or two replies while keeping any one reply well under a megabyte.
+            poll_msgs_max: 4096,
+            poll_bytes_max: 1 << 20,
+        }
+    }
+}
+
+/// Why a [`Config`] was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `poll_msgs_max` is 0, so no poll could ever return anything.
+    PollMsgsMaxZero,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::PollMsgsMaxZero => f.write_str("poll_msgs_max must be at least 1"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// What happens to a node.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// A message arrived.
+    Message(Message),
+    /// A line arrived that is not a message the node can act on.
+    Malformed(Malformed),
+    /// A deadline the node asked for (or any other moment) has come.
+    Tick,
+}
+
+/// What a node does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// Put this message on the network.
+    Send(Message),
+    /// Something worth a line in the node's log (stderr under Maelstrom).
+    Log(String),
+}
+
+/// One Replicator server: the logs, the committed offsets and the protocol around them.
+///
+/// # Call contract
+/// - Feed every input through [`Node::step`], with a `now` that never goes back; the
+///   outputs it returns are all the node will ever do about that input.
+/// - After each step, wake the node with [`Input::Tick`] no later than
+///   [`Node::next_deadline`]. Ticks at other times are harmless no-ops.
+/// - The node never panics on any input; a panic is a broken invariant, a bug.
+pub struct Node {
+    config: Config,
+    now: Timestamp,
+    state: State,
+}
+
+enum State {
+    /// No `init` yet: the node does not know its own id, so it may not send anything
+    /// (spec: kafka.md 1.2).
+    AwaitingInit,
+    Serving(Serving),
+}
+
+struct Serving {
+    id: NodeId,
+    /// Every server, this one included, as `init` listed them.
+    cluster: Vec<NodeId>,
+    logs: Logs,
+    /// The highest offset any client committed per key. Only ever grows.
+    committed: BTreeMap<Key, Offset>,
+}
+
+impl Node {
+    /// A node that awaits its `init`.
+    pub fn new(config: Config) -> Result<Node, ConfigError> {
+        if config.poll_msgs_max == 0 {
+            return Err(ConfigError::PollMsgsMaxZero);
+        }
+        Ok(Node {
+            config,
+            now: Timestamp::ZERO,
+            state: State::AwaitingInit,
+        })
+    }
+
+    /// Handles one input at time `now` and returns everything the node does about it.
+    #[must_use]
+    pub fn step(&mut self, now: Timestamp, input: Input) -> Vec<Output> {
+        assert!(now >= self.now, "time went back from {} to {now}", self.now);
+        self.now = now;
+        let mut out = Vec::with_capacity(1);
+        match input {
+            Input::Message(message) => self.on_message(message, &mut out),
+            Input::Malformed(malformed) => self.on_malformed(malformed, &mut out),
+            Input::Tick => {}
+        }
+        #[cfg(debug_assertions)]
+        self.check_invariants();
+        out
+    }
+
+    /// The earliest time the node wants a [`Input::Tick`], if any.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        // A single node answers everything at once and has no timers yet.
+        None
+    }
+
+    /// The node's own id, once `init` has told it.
+    pub fn id(&self) -> Option<&NodeId> {
+        match &self.state {
+            State::AwaitingInit => None,
+            State::Serving(s) => Some(&s.id),
+        }
+    }
+
+    /// The servers of the cluster, once `init` has told them.
+    pub fn cluster(&self) -> &[NodeId] {
+        match &self.state {
+            State::AwaitingInit => &[],
+            State::Serving(s) => &s.cluster,
+        }
+    }
+
+    /// Messages stored over all keys.
+    pub fn message_count(&self) -> u64 {
+        match &self.state {
+            State::AwaitingInit => 0,
+            State::Serving(s) => s.logs.count(),
+        }
+    }
+
+    /// Panics if an invariant is broken. `step` calls it after every input in debug and
+    /// test builds; tests and fuzzers may call it any time.
+    pub fn check_invariants(&self) {
+        if let State::Serving(s) = &self.state {
+            s.logs.check_invariants();
+            assert!(
+                s.committed.values().all(|o| *o <= Offset::MAX),
+                "a committed offset is out of range"
+            );
+        }
+    }
+
+    fn on_message(&mut self, message: Message, out: &mut Vec<Output>) {
+        let Message { src, dest, body } = message;
+        let serving = match &mut self.state {
+            State::Serving(serving) => serving,
+            State::AwaitingInit => {
+                if let Body::Init {
+                    msg_id,
+                    node_id,
+                    node_ids,
+                } = body
+                {
+                    let mut cluster = node_ids;
+                    if !cluster.contains(&node_id) {
+                        out.push(Output::Log(format!(
+                            "init names {node_id} but node_ids {cluster:?} do not include it; adding it"
+                        )));
+                        cluster.push(node_id.clone());
+                    }
+                    out.push(Output::Log(format!(
+                        "initialised as {node_id} in a cluster of {}",
+                        cluster.len()
+                    )));
+                    let serving = Serving {
+                        id: node_id,
+                        cluster,
+                        logs: Logs::default(),
+                        committed: BTreeMap::new(),
+                    };
+                    out.push(serving.reply(
+                        src,
+                        Body::InitOk {
+                            in_reply_to: msg_id,
+                        },
+                    ));
+                    self.state = State::Serving(serving);
+                } else {
+                    // spec: kafka.md 1.2 — nothing may be sent before init gives the node
+                    // its id, not even an error; 1.5 allows dropping what comes early.
+                    out.push(Output::Log(format!(
+                        "dropped a {} from {src} that came before init",
+                        body.kind()
+                    )));
+                }
+                return;
+            }
+        };
+        if dest != serving.id {
+            out.push(Output::Log(format!(
+                "dropped a {} from {src} addressed to {dest}, not to {}",
+                body.kind(),
+                serving.id
+            )));
+            return;
+        }
+        match body {
+            Body::Init {
+                msg_id, node_id, ..
+            } => {
+                let reply = if node_id == serving.id {
+                    Body::InitOk {
+                        in_reply_to: msg_id,
+                    }
+                } else {
+                    error(
+                        msg_id,
+                        ErrorCode::ABORT,
+                        format!("already initialised as {}, not {node_id}", serving.id),
+                    )
+                };
+                out.push(serving.reply(src, reply));
+            }
+            Body::Send { msg_id, key, msg } => {
+                let offset = serving.on_send(&key, msg.as_str());
+                out.push(serving.reply(
+                    src,
+                    Body::SendOk {
+                        in_reply_to: msg_id,
+                        offset,
+                    },
+                ));
+            }
+            Body::Poll { msg_id, offsets } => {
+                let reply = serving.on_poll(msg_id, offsets, &self.config);
+                out.push(serving.reply(src, reply));
+            }
+            Body::CommitOffsets { msg_id, offsets } => {
+                serving.on_commit_offsets(offsets);
+                out.push(serving.reply(
+                    src,
+                    Body::CommitOffsetsOk {
+                        in_reply_to: msg_id,
+                    },
+                ));
+            }
+            Body::ListCommittedOffsets { msg_id, keys } => {
+                let reply = serving.on_list_committed_offsets(msg_id, keys);
+                out.push(serving.reply(src, reply));
+            }
+            Body::Other {
+                kind,
+                msg_id: Some(msg_id),
+                in_reply_to: None,
+                ..
+            } => {
+                // spec: kafka.md 2.7 — an unknown request type gets error 10.
+                let text = format!("this node does not support messages of type {kind:?}");
+                out.push(serving.reply(src, error(msg_id, ErrorCode::NOT_SUPPORTED, text)));
+            }
+            other => {
+                // Replies (and requests without a msg_id) are never answered: an answer to
+                // an answer could loop forever between two nodes.
+                out.push(Output::Log(format!(
+                    "ignored an unexpected {} from {src}",
+                    other.kind()
+                )));
+            }
+        }
+    }
+
+    fn on_malformed(&mut self, bad: Malformed, out: &mut Vec<Output>) {
+        out.push(Output::Log(format!("malformed message: {bad}")));
+        let State::Serving(serving) = &self.state else {
+            return;
+        };
+        // Answer only what is addressed to this node and can be matched to a request; a
+        // reply to anything else could name a destination Maelstrom does not know, which
+        // it treats as fatal (spec: kafka.md 1.2).
+        let is_reply = bad
+            .kind
+            .as_deref()
+            .is_some_and(|k| k.ends_with("_ok") || k == "error");
+        if let (Some(src), Some(msg_id), Some(dest)) = (bad.src, bad.msg_id, bad.dest)
+            && dest == serving.id
+            && !is_reply
+        {
+            let text = format!("malformed request: {}", bad.reason);
+            out.push(serving.reply(src, error(msg_id, ErrorCode::MALFORMED_REQUEST, text)));
+        }
+    }
+}
+
+impl Serving {
+    fn reply(&self, dest: NodeId, body: Body) -> Output {
+        Output::Send(Message {
+            src: self.id.clone(),
+            dest,
+            body,
+        })
+    }
+
+    /// spec: kafka.md 2.2 — a new offset, higher than every earlier one in the key.
+    fn on_send(&mut self, key: &Key, msg: &str) -> Offset {
+        self.logs.append(key, msg)
+    }
+
+    /// spec: kafka.md 2.3 — per key, the contiguous ascending run from the first existing
+    /// offset at or after the requested one; keys with nothing are left out.
+    fn on_poll(&self, msg_id: MsgId, offsets: Vec<(Key, Offset)>, config: &Config) -> Body {
+        // A key named twice is read once, from the lower offset, which is what either
+        // reading alone would be a prefix of. Sorting also makes the reply's key order
+        // independent of the request's.
+        let mut wanted: BTreeMap<Key, Offset> = BTreeMap::new();
+        for (key, offset) in offsets {
+            let entry = wanted.entry(key).or_insert(offset);
+            *entry = (*entry).min(offset);
+        }
+        let mut budget = Budget {
+            msgs: config.poll_msgs_max,
+            bytes: config.poll_bytes_max,
+            taken: false,
+        };
+        let msgs = wanted
+            .iter()
+            .filter_map(|(key, &from)| self.logs.read(key, from, &mut budget))
+            .collect();
+        Body::PollOk {
+            in_reply_to: msg_id,
+            msgs,
+        }
+    }
+
+    /// spec: kafka.md 2.4 — a committed offset only moves forward.
+    fn on_commit_offsets(&mut self, offsets: Vec<(Key, Offset)>) {
+        for (key, offset) in offsets {
+            match self.committed.get_mut(key.as_str()) {
+                Some(committed) => *committed = (*committed).max(offset),
+                None => {
+                    self.committed.insert(key, offset);
+                }
+            }
+        }
+    }
+
+    /// spec: kafka.md 2.5 — the committed offset of each asked key that has one.
+    fn on_list_committed_offsets(&self, msg_id: MsgId, keys: Vec<Key>) -> Body {
+        let mut offsets: Vec<(Key, Offset)> = keys
+            .into_iter()
+            .filter_map(|key| {
+                let offset = *self.committed.get(key.as_str())?;
+                Some((key, offset))
+            })
+            .collect();
+        offsets.sort();
+        offsets.dedup();
+        Body::ListCommittedOffsetsOk {
+            in_reply_to: msg_id,
+            offsets,
+        }
+    }
+}
+
+fn error(in_reply_to: MsgId, code: ErrorCode, text: String) -> Body {
+    Body::Error {
+        in_reply_to,
+        code,
+        text,
+    }
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.state {
+            State::AwaitingInit => f.write_str("Node(awaiting init)"),
+            State::Serving(s) => write!(
+                f,
+                "Node({}, {} messages, {} committed keys)",
+                s.id,
+                s.logs.count(),
+                s.committed.len()
+            ),
+        }
+    }
+}

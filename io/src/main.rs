@@ -1,0 +1,239 @@
+//! `replicator`: one Replicator node under Maelstrom.
+//!
+//! This binary binds `replicator-core`'s [`Node`] to Maelstrom's process protocol
+//! (spec: kafka.md 1.1): JSON lines in on stdin, one compact JSON line per message out on
+//! stdout, logs on stderr, and a monotonic clock for the node's timers. It decides nothing
+//! about the log: every line goes to the node, malformed ones included, and the node says
+//! what to answer. It never exits on bad input, and exits 0 when stdin closes.
+//!
+//! Throughput comes from batching, not from cleverness: stdin is read in large chunks on
+//! a reader thread, every complete line in hand is stepped through the node, and stdout
+//! is written and flushed once per batch rather than once per line.
+
+use replicator_core::protocol::decode;
+use replicator_core::{Config, Input, Node, Output, Timestamp};
+use std::io::{self, Read, Write};
+use std::process::ExitCode;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Bytes asked of stdin per read.
+const CHUNK_BYTES: usize = 256 * 1024;
+/// Chunks the reader may run ahead of the node; bounds memory when the node is slower.
+const CHUNKS_AHEAD: usize = 8;
+
+const USAGE: &str = "usage: replicator [--seed N] [--poll-msgs-max N] [--poll-bytes-max N]
+Serves Maelstrom's kafka workload on stdin/stdout; logs go to stderr.";
+
+fn main() -> ExitCode {
+    let config = match parse_args(std::env::args().skip(1)) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("replicator: {message}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    eprintln!(
+        "replicator: starting with seed {} (poll_msgs_max {}, poll_bytes_max {})",
+        config.seed, config.poll_msgs_max, config.poll_bytes_max
+    );
+    let node = match Node::new(config) {
+        Ok(node) => node,
+        Err(error) => {
+            eprintln!("replicator: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(node, spawn_reader()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("replicator: stopping: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Config, String> {
+    let mut config = Config {
+        seed: drawn_seed(),
+        ..Config::default()
+    };
+    while let Some(flag) = args.next() {
+        let mut value = |name: &str| -> Result<u64, String> {
+            let text = args.next().ok_or_else(|| format!("{name} needs a value"))?;
+            text.parse()
+                .map_err(|_| format!("{name} takes a non-negative integer, not {text:?}"))
+        };
+        match flag.as_str() {
+            "--seed" => config.seed = value("--seed")?,
+            "--poll-msgs-max" => config.poll_msgs_max = value("--poll-msgs-max")? as usize,
+            "--poll-bytes-max" => config.poll_bytes_max = value("--poll-bytes-max")? as usize,
+            "-h" | "--help" => return Err("help".into()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(config)
+}
+
+/// A seed from the standard library's per-process random hasher keys: no extra package,
+/// and logged at start so a run can be replayed with `--seed`.
+fn drawn_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(0x5eed);
+    hasher.finish()
+}
+
+/// Reads stdin in chunks on its own thread, so that the main loop can wait for input and
+/// for the node's next deadline at once. The channel closes at end of input; a read
+/// error is logged and treated as the end.
+fn spawn_reader() -> Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::sync_channel(CHUNKS_AHEAD);
+    thread::spawn(move || {
+        let mut stdin = io::stdin().lock();
+        loop {
+            let mut chunk = vec![0; CHUNK_BYTES];
+            match stdin.read(&mut chunk) {
+                Ok(0) => return,
+                Ok(n) => {
+                    chunk.truncate(n);
+                    if tx.send(chunk).is_err() {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    eprintln!("replicator: reading stdin failed, treating it as closed: {e}");
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// The node, its clock and its buffers.
+struct Driver {
+    node: Node,
+    start: Instant,
+    /// Bytes of an incomplete last line, waiting for the rest.
+    partial: Vec<u8>,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+impl Driver {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.start.elapsed().as_micros() as u64)
+    }
+
+    fn step(&mut self, now: Timestamp, input: Input) {
+        for output in self.node.step(now, input) {
+            match output {
+                Output::Send(message) => message.encode(&mut self.stdout),
+                Output::Log(line) => {
+                    self.stderr.extend_from_slice(line.as_bytes());
+                    self.stderr.push(b'\n');
+                }
+            }
+        }
+    }
+
+    fn line(&mut self, now: Timestamp, line: &[u8]) {
+        let input = match decode(line) {
+            Ok(message) => Input::Message(message),
+            Err(malformed) => Input::Malformed(malformed),
+        };
+        self.step(now, input);
+    }
+
+    /// Steps every complete line of `chunk` (after what was left over from the last one).
+    fn chunk(&mut self, chunk: &[u8]) {
+        let now = self.now();
+        let mut rest = chunk;
+        if !self.partial.is_empty() {
+            let Some(end) = rest.iter().position(|&b| b == b'\n') else {
+                self.partial.extend_from_slice(rest);
+                return;
+            };
+            let mut line = std::mem::take(&mut self.partial);
+            line.extend_from_slice(&rest[..end]);
+            self.line(now, &line);
+            rest = &rest[end + 1..];
+        }
+        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+            self.line(now, &rest[..end]);
+            rest = &rest[end + 1..];
+        }
+        self.partial.extend_from_slice(rest);
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.stderr.is_empty() {
+            // Logs are best effort: a closed stderr must not stop the node.
+            let _ = io::stderr().lock().write_all(&self.stderr);
+            self.stderr.clear();
+        }
+        if !self.stdout.is_empty() {
+            let mut stdout = io::stdout().lock();
+            stdout.write_all(&self.stdout)?;
+            stdout.flush()?;
+            self.stdout.clear();
+        }
+        Ok(())
+    }
+}
+
+fn run(node: Node, input: Receiver<Vec<u8>>) -> io::Result<()> {
+    let mut driver = Driver {
+        node,
+        start: Instant::now(),
+        partial: Vec::new(),
+        stdout: Vec::with_capacity(CHUNK_BYTES),
+        stderr: Vec::new(),
+    };
+    loop {
+        let waited = match driver.node.next_deadline() {
+            None => input.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(deadline) => {
+                let wait = deadline.micros_since(driver.now());
+                input.recv_timeout(Duration::from_micros(wait))
+            }
+        };
+        let mut closed = false;
+        match waited {
+            Ok(chunk) => {
+                driver.chunk(&chunk);
+                // Take whatever else is already here before writing: one flush per batch.
+                loop {
+                    match input.try_recv() {
+                        Ok(chunk) => driver.chunk(&chunk),
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => {
+                            closed = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => closed = true,
+        }
+        let now = driver.now();
+        if driver.node.next_deadline().is_some_and(|d| d <= now) {
+            driver.step(now, Input::Tick);
+        }
+        if closed {
+            // A last line without its newline still counts.
+            let last = std::mem::take(&mut driver.partial);
+            if !last.iter().all(u8::is_ascii_whitespace) {
+                driver.line(now, &last);
+            }
+            driver.flush()?;
+            eprintln!("replicator: stdin closed, exiting");
+            return Ok(());
+        }
+        driver.flush()?;
+    }
+}

@@ -1,0 +1,1 @@
+//! Replicator integration tests.
