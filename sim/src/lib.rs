@@ -5,5 +5,6 @@
 
 #![forbid(unsafe_code)]
 
+pub mod checker;
 pub mod history;
 pub mod server;

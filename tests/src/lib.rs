@@ -1,1 +1,2 @@
-//! Replicator integration tests.
+//! Replicator's integration tests, in one test binary (one binary links once; see
+//! STYLE.md). Each module covers one concern.
