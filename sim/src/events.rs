@@ -17,13 +17,10 @@ pub(crate) enum Event {
     Deliver(crate::net::Addr),
     /// A node asked to be woken (its `next_deadline`).
     NodeTimer(usize),
-    /// A client's request has waited its full RPC timeout.
-    RpcTimeout {
-        /// The client's number (`c<k>`).
-        client: u64,
-        /// The request that may still be awaited.
-        msg_id: u64,
-    },
+    /// A thread's RPC timer: its request in flight may have waited its full timeout.
+    /// One timer per thread at most is pending, re-armed lazily, so that the queue does
+    /// not fill with the timeouts of requests long answered.
+    RpcTimeout(usize),
     /// The init handshake's deadline.
     InitTimeout,
     /// The main phase's rate limiter lets the next operation go.

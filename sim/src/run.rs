@@ -118,6 +118,8 @@ struct InFlight {
     f: F,
     stage: Stage,
     msg_id: u64,
+    /// When the request times out.
+    deadline: Micros,
 }
 
 struct Thread {
@@ -131,6 +133,8 @@ struct Thread {
     caught_up: bool,
     /// Final phase: when the next poll may go.
     next_poll_at: Micros,
+    /// Whether an `RpcTimeout` event for this thread is pending.
+    timer_armed: bool,
 }
 
 struct Sim<'a> {
@@ -169,6 +173,12 @@ struct Sim<'a> {
 
 impl<'a> Sim<'a> {
     fn new(options: &'a Options, factory: &'a ServerFactory) -> Sim<'a> {
+        // About two history entries per operation; reserving them up front spares the
+        // copies of a growing vector (capped, in case of absurd options).
+        let ops_expected = 2.0 * options.rate * options.time_limit_s
+            + 2.0 * options.time_limit_s * options.threads() as f64 / CLIENT_CRASH_INTERVAL_S;
+        let mut history = History::default();
+        history.ops.reserve((ops_expected as usize).min(1 << 22));
         // Streams are forked in a fixed order; see `rng`.
         let mut root = Rng::new(options.seed);
         let net_rng = root.fork();
@@ -204,6 +214,7 @@ impl<'a> Sim<'a> {
                 seen: BTreeMap::new(),
                 caught_up: false,
                 next_poll_at: 0,
+                timer_armed: false,
             })
             .collect();
         Sim {
@@ -233,7 +244,7 @@ impl<'a> Sim<'a> {
             nemesis_rng,
             crash_rng,
             seed_rng,
-            history: History::default(),
+            history,
             phase: Phase::Init,
             init_waiting: BTreeSet::new(),
             op_waiting: false,
@@ -501,7 +512,7 @@ impl<'a> Sim<'a> {
                 }
             }
             Event::NodeTimer(i) => self.on_node_timer(i),
-            Event::RpcTimeout { client, msg_id } => self.on_rpc_timeout(client, msg_id),
+            Event::RpcTimeout(t) => self.on_rpc_timeout(t),
             Event::InitTimeout => {
                 if self.phase == Phase::Init {
                     let missing: Vec<&str> = self
@@ -915,10 +926,18 @@ impl<'a> Sim<'a> {
             dest: self.node_ids[self.threads[t].node].clone(),
             body: body(MsgId(msg_id)),
         };
-        self.threads[t].inflight = Some(InFlight { f, stage, msg_id });
+        let deadline = self.now() + RPC_TIMEOUT_US;
+        self.threads[t].inflight = Some(InFlight {
+            f,
+            stage,
+            msg_id,
+            deadline,
+        });
+        if !self.threads[t].timer_armed {
+            self.threads[t].timer_armed = true;
+            self.events.at(deadline, Event::RpcTimeout(t));
+        }
         let to = Addr::Node(self.threads[t].node);
-        self.events
-            .after(RPC_TIMEOUT_US, Event::RpcTimeout { client: k, msg_id });
         self.net
             .send(Addr::Client(k), to, msg, &mut self.events, &mut self.trace);
     }
@@ -959,23 +978,21 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn on_rpc_timeout(&mut self, k: u64, msg_id: u64) {
-        let Some(Owner::Thread(t)) = self.clients.get(&k).copied() else {
+    fn on_rpc_timeout(&mut self, t: usize) {
+        let now = self.now();
+        self.threads[t].timer_armed = false;
+        let Some(inflight) = &self.threads[t].inflight else {
             return;
         };
-        let thread = &self.threads[t];
-        let awaiting = thread.conn.as_ref().is_some_and(|c| c.k == k)
-            && thread.inflight.as_ref().is_some_and(|i| i.msg_id == msg_id);
-        if !awaiting {
+        if inflight.deadline > now {
+            // The request this timer was armed for was answered; wait for the current one.
+            let deadline = inflight.deadline;
+            self.threads[t].timer_armed = true;
+            self.events.at(deadline, Event::RpcTimeout(t));
             return;
         }
-        let stage = &self.threads[t]
-            .inflight
-            .as_ref()
-            .expect("checked above")
-            .stage;
-        let ty = stage.timeout_type();
-        let value = Self::failed_value(stage);
+        let ty = inflight.stage.timeout_type();
+        let value = Self::failed_value(&inflight.stage);
         self.complete(t, ty, value, Some("net-timeout".into()));
     }
 

@@ -140,34 +140,6 @@ fn offsets_text(out: &mut String, offsets: &[(replicator_core::Key, replicator_c
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use replicator_core::{Key, MsgId, Payload};
-
-    #[test]
-    fn a_send_reads_like_the_wire() {
-        let send = Body::Send {
-            msg_id: MsgId(17),
-            key: Key::new("9"),
-            msg: Payload::parse("3").unwrap(),
-        };
-        assert_eq!(body(&send), r#"send key="9" msg=3 msg_id=17"#);
-        assert_eq!(time(12_345), "12.345ms");
-        assert_eq!(time(7), "0.007ms");
-    }
-
-    #[test]
-    fn lines_cost_nothing_when_off() {
-        let mut trace = Trace::off();
-        trace.line(0, || panic!("an off trace must not build its lines"));
-        assert!(trace.into_lines().is_empty());
-        let mut trace = Trace::on();
-        trace.line(1500, || "hello".into());
-        assert_eq!(trace.into_lines(), vec!["1.500ms hello".to_string()]);
-    }
-}
-
 /// A history entry as `p3 ok send "9" [4 3]`.
 pub fn op(op: &crate::history::Op) -> String {
     use crate::history::{F, OpType, OpValue};
@@ -231,4 +203,32 @@ pub fn op(op: &crate::history::Op) -> String {
         let _ = write!(out, " error={error}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use replicator_core::{Key, MsgId, Payload};
+
+    #[test]
+    fn a_send_reads_like_the_wire() {
+        let send = Body::Send {
+            msg_id: MsgId(17),
+            key: Key::new("9"),
+            msg: Payload::parse("3").unwrap(),
+        };
+        assert_eq!(body(&send), r#"send key="9" msg=3 msg_id=17"#);
+        assert_eq!(time(12_345), "12.345ms");
+        assert_eq!(time(7), "0.007ms");
+    }
+
+    #[test]
+    fn lines_cost_nothing_when_off() {
+        let mut trace = Trace::off();
+        trace.line(0, || panic!("an off trace must not build its lines"));
+        assert!(trace.into_lines().is_empty());
+        let mut trace = Trace::on();
+        trace.line(1500, || "hello".into());
+        assert_eq!(trace.into_lines(), vec!["1.500ms hello".to_string()]);
+    }
 }

@@ -38,19 +38,20 @@ pub(crate) enum Planned {
 /// The main phase's generator.
 pub(crate) struct Generator {
     rng: Rng,
-    /// The key in each slot.
-    slots: Vec<u64>,
+    /// Each slot's key and the values written to it so far. A key lives in one slot
+    /// until it retires and never comes back, so its count can live with the slot.
+    slots: Vec<(Key, u64)>,
     /// Cumulative slot probabilities, the last one 1.
     cumulative: Vec<f64>,
-    /// Values written so far per key.
-    written: BTreeMap<u64, u64>,
     max_writes: u64,
     next_key: u64,
     pending: VecDeque<Planned>,
-    /// Per key, the highest offsets acknowledged by `:ok` sends and returned by `:ok`
-    /// polls, over every client (spec: kafka.md 3.5, 3.7).
-    sent: BTreeMap<Key, u64>,
-    polled: BTreeMap<Key, u64>,
+    /// Keys with unseen messages: the highest offset acknowledged by an `:ok` send, and
+    /// the highest returned by an `:ok` poll since, which is below it. As in Jepsen's
+    /// `poll-unseen`, a key leaves the map (forgetting both) once a poll catches up.
+    unseen: BTreeMap<Key, (u64, Option<u64>)>,
+    /// Per key, the highest offset any `:ok` send or poll has shown (spec: kafka.md 3.7).
+    max_offsets: BTreeMap<Key, u64>,
 }
 
 impl Generator {
@@ -73,14 +74,13 @@ impl Generator {
         }
         Generator {
             rng,
-            slots: (0..n as u64).collect(),
+            slots: (0..n).map(|k| (Key::new(&k.to_string()), 0)).collect(),
             cumulative,
-            written: BTreeMap::new(),
             max_writes,
             next_key: n as u64,
             pending: VecDeque::new(),
-            sent: BTreeMap::new(),
-            polled: BTreeMap::new(),
+            unseen: BTreeMap::new(),
+            max_offsets: BTreeMap::new(),
         }
     }
 
@@ -100,29 +100,29 @@ impl Generator {
         let (op, key) = loop {
             let is_write = self.rng.chance(0.5);
             let slot = self.slot();
-            let key = self.slots[slot];
+            let (key, written) = &mut self.slots[slot];
             if !is_write {
-                break (Planned::Poll, key);
+                break (Planned::Poll, key.clone());
             }
-            let value = self.written.get(&key).copied().unwrap_or(0) + 1;
+            let value = *written + 1;
             if value > self.max_writes {
                 // spec: kafka.md 3.4 — the key retires, its slot gets a fresh key, and
                 // the micro-op is drawn again.
-                self.slots[slot] = self.next_key;
+                self.slots[slot] = (Key::new(&self.next_key.to_string()), 0);
                 self.next_key += 1;
                 continue;
             }
-            self.written.insert(key, value);
+            *written = value;
             break (
                 Planned::Send {
-                    key: Key::new(&key.to_string()),
+                    key: key.clone(),
                     value,
                 },
-                key,
+                key.clone(),
             );
         };
         if self.rng.chance(ASSIGN_P) {
-            let mut keys = vec![Key::new(&key.to_string())];
+            let mut keys = vec![key];
             if self.rng.chance(UNSEEN_P) {
                 for k in self.unseen_keys() {
                     if !keys.contains(&k) {
@@ -138,23 +138,33 @@ impl Generator {
 
     /// Keys whose highest polled offset is below their highest acknowledged one.
     fn unseen_keys(&self) -> Vec<Key> {
-        self.sent
-            .iter()
-            .filter(|(k, sent)| self.polled.get(*k).is_none_or(|p| p < sent))
-            .map(|(k, _)| k.clone())
-            .collect()
+        self.unseen.keys().cloned().collect()
     }
 
     /// Learns from an `:ok` send.
     pub(crate) fn on_send_ok(&mut self, key: &Key, offset: u64) {
-        bump(&mut self.sent, key, offset);
+        bump(&mut self.max_offsets, key, offset);
+        match self.unseen.get_mut(key) {
+            Some((sent, _)) => *sent = (*sent).max(offset),
+            None => {
+                self.unseen.insert(key.clone(), (offset, None));
+            }
+        }
     }
 
     /// Learns from an `:ok` poll.
     pub(crate) fn on_poll_ok(&mut self, msgs: &PollResult) {
         for (key, pairs) in msgs {
-            if let Some(max) = pairs.iter().map(|(o, _)| *o).max() {
-                bump(&mut self.polled, key, max);
+            let Some(max) = pairs.iter().map(|(o, _)| *o).max() else {
+                continue;
+            };
+            bump(&mut self.max_offsets, key, max);
+            if let Some((sent, polled)) = self.unseen.get_mut(key) {
+                let polled = polled.get_or_insert(max);
+                *polled = (*polled).max(max);
+                if *polled >= *sent {
+                    self.unseen.remove(key);
+                }
             }
         }
     }
@@ -162,11 +172,7 @@ impl Generator {
     /// spec: kafka.md 3.7 — the final polls' target: per key, the highest offset seen by
     /// any `:ok` send or poll of the main phase.
     pub(crate) fn final_target(&self) -> BTreeMap<Key, u64> {
-        let mut target = self.sent.clone();
-        for (key, &offset) in &self.polled {
-            bump(&mut target, key, offset);
-        }
-        target
+        self.max_offsets.clone()
     }
 }
 
