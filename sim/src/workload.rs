@@ -232,17 +232,19 @@ mod tests {
     #[test]
     fn assigns_carry_the_next_ops_key_and_sometimes_unseen_keys() {
         let mut g = Generator::new(10, 16, Rng::new(3));
-        g.on_send_ok(&Key::new("77"), 4);
+        // Keys the generator never makes, so that only the unseen extension adds them.
+        g.on_send_ok(&Key::new("x77"), 4);
+        g.on_send_ok(&Key::new("x78"), 2);
         let mut poll = PollResult::new();
-        poll.insert(Key::new("78"), vec![(2, Val::Int(1))]);
+        poll.insert(Key::new("x78"), vec![(2, Val::Int(1))]);
+        poll.insert(Key::new("x77"), vec![(3, Val::Int(1))]);
         g.on_poll_ok(&poll);
-        g.on_send_ok(&Key::new("78"), 2);
         let (mut assigns, mut extended) = (0, 0);
         for _ in 0..20_000 {
             if let Planned::Assign { keys, .. } = g.next_op() {
                 assigns += 1;
-                assert!(!keys.contains(&Key::new("78")), "78 is caught up");
-                if keys.contains(&Key::new("77")) {
+                assert!(!keys.contains(&Key::new("x78")), "x78 is caught up");
+                if keys.contains(&Key::new("x77")) {
                     extended += 1;
                 }
                 match g.next_op() {
@@ -257,6 +259,7 @@ mod tests {
             extended * 5 > assigns && extended * 2 < assigns,
             "{extended}/{assigns}"
         );
-        assert_eq!(g.final_target().get("77"), Some(&4));
+        assert_eq!(g.final_target().get("x77"), Some(&4));
+        assert_eq!(g.final_target().get("x78"), Some(&2));
     }
 }
