@@ -399,6 +399,14 @@ fn messages_for_another_node_are_dropped() {
 #[test]
 fn an_unknown_request_gets_error_10_and_an_unknown_note_nothing() {
     let mut h = Harness::new();
+    // The request is logged as well as answered.
+    let out = h.envelope(CLIENT, NODE, json!({"type": "frobnicate", "msg_id": 8}));
+    assert_eq!(sends(&out).len(), 1, "{out:?}");
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, crate::Output::Log(l) if l.contains("frobnicate"))),
+        "{out:?}"
+    );
     let reply = h.call(json!({"type": "frobnicate", "msg_id": 9, "extra": [1, 2]}));
     assert_eq!(reply["code"], 10, "{reply}");
     assert_eq!(reply["in_reply_to"], 9);
