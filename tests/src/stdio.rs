@@ -200,9 +200,9 @@ fn envelope(line: &[u8]) -> Value {
     value
 }
 
-/// The body of a reply line.
-fn body(line: &str) -> Value {
-    envelope(format!("{line}\n").as_bytes())["body"].clone()
+/// A reply line (without its newline), checked and parsed.
+fn reply_value(line: &str) -> Value {
+    envelope(format!("{line}\n").as_bytes())
 }
 
 /// A request from `c1` to `n0` carrying Maelstrom's extra `id`.
@@ -293,10 +293,10 @@ fn a_scripted_session_answers_every_request_exactly() {
         let line = request(1000 + msg_id, body);
         let reply = session.exchange(&line);
         transcript.push_str(&format!("> {line}\n< {reply}\n"));
-        let reply_body = body_of(&reply);
-        assert_eq!(reply_body["in_reply_to"], msg_id, "{reply}");
-        assert_eq!(body_of_dest(&reply), "c1");
-        reply_body
+        let value = reply_value(&reply);
+        assert_eq!(value["dest"], "c1", "{reply}");
+        assert_eq!(value["body"]["in_reply_to"], msg_id, "{reply}");
+        value["body"].clone()
     };
 
     let reply = exchange(json!({"type": "init", "node_id": "n0", "node_ids": ["n0"]}));
@@ -374,17 +374,6 @@ fn a_scripted_session_answers_every_request_exactly() {
     assert!(ended.status.success(), "exit status {}", ended.status);
     assert!(ended.stdout.is_empty(), "{:?}", ended.stdout);
     assert!(ended.stderr.contains("stdin closed"), "{}", ended.stderr);
-}
-
-/// The body of a reply line.
-fn body_of(line: &str) -> Value {
-    body(line)
-}
-
-/// The `dest` of a reply line.
-fn body_of_dest(line: &str) -> String {
-    let value: Value = serde_json::from_str(line).expect("checked JSON");
-    value["dest"].as_str().expect("checked string").to_string()
 }
 
 /// A JSON object's field names, sorted.
