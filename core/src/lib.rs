@@ -19,6 +19,9 @@ mod node;
 pub mod protocol;
 mod time;
 
+#[cfg(test)]
+mod tests;
+
 pub use ids::{Key, MsgId, NodeId, Offset};
 pub use node::{Config, ConfigError, Input, Node, Output};
 pub use protocol::{Body, ErrorCode, Malformed, Message, MsgRun, Payload};
