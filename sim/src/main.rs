@@ -57,8 +57,12 @@ fn cmd_run(args: &[String]) -> Result<bool, String> {
     }
     let started = Instant::now();
     let outcome = run::run(&options, &server::real_node());
+    let simulated = Instant::now();
     let report = checker::check(&outcome.history);
-    let wall = started.elapsed();
+    let wall = report::Wall {
+        run: simulated - started,
+        check: simulated.elapsed(),
+    };
     let mut stdout = std::io::stdout().lock();
     for line in &outcome.trace {
         let _ = writeln!(stdout, "{line}");
@@ -132,10 +136,7 @@ fn cmd_sweep(args: &[String]) -> Result<bool, String> {
         let valid = report::is_valid(&outcome, &report) && (!strict || report.is_strict_valid());
         if !valid {
             failed += 1;
-            let why = outcome
-                .failure
-                .clone()
-                .unwrap_or_else(|| first_line(&report.to_string()));
+            let why = report::why(&outcome, &report);
             eprint!("\r\x1b[K");
             println!(
                 "SEED={seed} FAILED: {why}\n  {}",
@@ -158,12 +159,4 @@ fn cmd_sweep(args: &[String]) -> Result<bool, String> {
         virtual_us as f64 / 1e6
     );
     Ok(failed == 0)
-}
-
-/// The most telling line of a checker report: the first that is not blank.
-fn first_line(text: &str) -> String {
-    text.lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("invalid")
-        .to_string()
 }

@@ -44,6 +44,49 @@ pub fn invocations(history: &History) -> u64 {
         .count() as u64
 }
 
+/// Wall-clock figures of one run, for the command's output only.
+#[derive(Clone, Copy, Debug)]
+pub struct Wall {
+    /// Simulating.
+    pub run: Duration,
+    /// Checking the history.
+    pub check: Duration,
+}
+
+/// The most telling line of an invalid run's report, for a sweep's one-line listing:
+/// the first line that names anomalies, with the line after it, or else the last line.
+pub fn why(outcome: &Outcome, report: &Report) -> String {
+    if let Some(failure) = &outcome.failure {
+        return failure.clone();
+    }
+    if let Some(v) = outcome.history.violations.iter().find(|v| {
+        matches!(
+            v.kind,
+            ViolationKind::MalformedEnvelope | ViolationKind::UnknownDestination
+        )
+    }) {
+        return format!("{:?} by {}: {}", v.kind, v.node, v.detail);
+    }
+    let text = report.to_string();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if let Some(i) = lines
+        .iter()
+        .position(|l| l.to_lowercase().contains("anomal"))
+    {
+        return match lines.get(i + 1) {
+            Some(next) => format!("{} {next}", lines[i]),
+            None => lines[i].to_string(),
+        };
+    }
+    lines
+        .last()
+        .map_or_else(|| "invalid".into(), |l| l.to_string())
+}
+
 /// The one command that replays `options`.
 pub fn replay_command(options: &Options) -> String {
     format!(
@@ -99,7 +142,7 @@ pub fn summary(
     options: &Options,
     outcome: &Outcome,
     report: &Report,
-    wall: Option<Duration>,
+    wall: Option<Wall>,
 ) -> String {
     let h = &outcome.history;
     let mut out = String::new();
@@ -133,13 +176,21 @@ pub fn summary(
         outcome.events
     );
     if let Some(wall) = wall {
-        let secs = wall.as_secs_f64();
-        let ratio = if secs > 0.0 {
-            h.end as f64 / 1e6 / secs
+        let secs = wall.run.as_secs_f64();
+        let (ratio, msgs) = if secs > 0.0 {
+            (
+                h.end as f64 / 1e6 / secs,
+                h.net.all.recv_count as f64 / secs,
+            )
         } else {
-            0.0
+            (0.0, 0.0)
         };
-        let _ = write!(out, "; wall time {:.3}s ({ratio:.0}x real time)", secs);
+        let _ = write!(
+            out,
+            "\nwall time: {secs:.3}s simulating ({ratio:.0}x virtual/wall, {:.2}M msgs/s) + {:.3}s checking",
+            msgs / 1e6,
+            wall.check.as_secs_f64()
+        );
     }
     out.push('\n');
     if !h.violations.is_empty() {
@@ -177,7 +228,7 @@ pub fn to_json(
     options: &Options,
     outcome: &Outcome,
     report: &Report,
-    wall: Option<Duration>,
+    wall: Option<Wall>,
 ) -> serde_json::Value {
     let h = &outcome.history;
     let counts = |c: &NetCounts| json!({"send-count": c.send_count, "recv-count": c.recv_count, "msg-count": c.msg_count});
@@ -214,7 +265,8 @@ pub fn to_json(
         "virtual-time-us": h.end,
         "main-phase-end-us": h.main_phase_end,
         "events": outcome.events,
-        "wall-time-s": wall.map(|w| w.as_secs_f64()),
+        "wall-run-s": wall.map(|w| w.run.as_secs_f64()),
+        "wall-check-s": wall.map(|w| w.check.as_secs_f64()),
         "checker": report.to_json(),
         "replay": replay_command(options),
     })
