@@ -38,13 +38,14 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(message) => {
-            eprintln!("replicator-sim: {message}\n{USAGE}\n{FLAGS_USAGE}");
+            eprintln!("replicator-sim: {message}\n(see `replicator-sim --help`)");
             ExitCode::from(2)
         }
     }
 }
 
-fn cmd_run(args: &[String]) -> Result<bool, String> {
+/// `run`'s arguments: the options, and whether to print JSON.
+fn parse_run(args: &[String]) -> Result<(Options, bool), String> {
     let mut options = Options::default();
     let mut json = false;
     let mut iter = args.iter().cloned();
@@ -55,6 +56,11 @@ fn cmd_run(args: &[String]) -> Result<bool, String> {
             return Err(format!("unknown flag {flag:?}"));
         }
     }
+    Ok((options, json))
+}
+
+fn cmd_run(args: &[String]) -> Result<bool, String> {
+    let (options, json) = parse_run(args)?;
     let started = Instant::now();
     let outcome = run::run(&options, &server::real_node());
     let simulated = Instant::now();
@@ -64,13 +70,17 @@ fn cmd_run(args: &[String]) -> Result<bool, String> {
         check: simulated.elapsed(),
     };
     let mut stdout = std::io::stdout().lock();
-    for line in &outcome.trace {
-        let _ = writeln!(stdout, "{line}");
-    }
     if json {
-        let value = report::to_json(&options, &outcome, &report, Some(wall));
+        // One JSON document, the trace (when asked for) inside it.
+        let mut value = report::to_json(&options, &outcome, &report, Some(wall));
+        if options.trace {
+            value["trace"] = serde_json::json!(outcome.trace);
+        }
         let _ = writeln!(stdout, "{value:#}");
     } else {
+        for line in &outcome.trace {
+            let _ = writeln!(stdout, "{line}");
+        }
         let _ = write!(
             stdout,
             "{}",
@@ -91,7 +101,19 @@ fn parse_seeds(text: &str) -> Result<(u64, u64), String> {
     Ok((a, b))
 }
 
-fn cmd_sweep(args: &[String]) -> Result<bool, String> {
+/// `sweep`'s arguments.
+#[derive(Debug, PartialEq)]
+struct Sweep {
+    /// Seeds `first..end`.
+    first: u64,
+    end: u64,
+    swarm: bool,
+    strict: bool,
+    /// Option flags to apply to every seed's options.
+    overrides: Vec<String>,
+}
+
+fn parse_sweep(args: &[String]) -> Result<Sweep, String> {
     let mut seeds = None;
     let mut swarm = false;
     let mut strict = false;
@@ -107,7 +129,7 @@ fn cmd_sweep(args: &[String]) -> Result<bool, String> {
             "--strict" => strict = true,
             "--seed" => return Err("sweep takes --seeds A..B, not --seed".into()),
             _ => {
-                // Check the flag now, so that a typo fails before any run.
+                // Learn how many values the flag takes by applying it to a scratch copy.
                 let mut probe = Options::default();
                 let mut rest = iter.clone();
                 if !probe.apply_flag(&flag, &mut rest)? {
@@ -122,6 +144,25 @@ fn cmd_sweep(args: &[String]) -> Result<bool, String> {
         }
     }
     let (first, end) = seeds.ok_or("sweep needs --seeds A..B")?;
+    // Apply the overrides once now, so that a bad value fails before any run.
+    Options::default().parse_all(&overrides)?;
+    Ok(Sweep {
+        first,
+        end,
+        swarm,
+        strict,
+        overrides,
+    })
+}
+
+fn cmd_sweep(args: &[String]) -> Result<bool, String> {
+    let Sweep {
+        first,
+        end,
+        swarm,
+        strict,
+        overrides,
+    } = parse_sweep(args)?;
     let started = Instant::now();
     let mut last_progress = Instant::now();
     let (mut failed, mut ops, mut msgs, mut virtual_us) = (0u64, 0u64, 0u64, 0u64);
@@ -159,4 +200,56 @@ fn cmd_sweep(args: &[String]) -> Result<bool, String> {
         virtual_us as f64 / 1e6
     );
     Ok(failed == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<String> {
+        text.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn run_takes_options_and_json() {
+        let (options, json) = parse_run(&args("--seed 5 --node-count 2 --json --trace")).unwrap();
+        assert!(json && options.trace);
+        assert_eq!((options.seed, options.node_count), (5, Some(2)));
+        assert!(parse_run(&args("--bogus")).unwrap_err().contains("--bogus"));
+    }
+
+    #[test]
+    fn sweep_keeps_overrides_with_their_values_and_checks_them() {
+        let sweep = parse_sweep(&args(
+            "--seeds 3..9 --swarm --node-count 1 --trace --loss 0.5",
+        ))
+        .unwrap();
+        assert_eq!(
+            sweep,
+            Sweep {
+                first: 3,
+                end: 9,
+                swarm: true,
+                strict: false,
+                overrides: args("--node-count 1 --trace --loss 0.5"),
+            }
+        );
+        assert!(
+            parse_sweep(&args("--swarm"))
+                .unwrap_err()
+                .contains("--seeds")
+        );
+        assert!(parse_sweep(&args("--seeds 9..3")).is_err());
+        assert!(
+            parse_sweep(&args("--seeds 1..2 --loss 7"))
+                .unwrap_err()
+                .contains("probability")
+        );
+        assert!(parse_sweep(&args("--seeds 1..2 --seed 4")).is_err());
+        assert!(
+            parse_sweep(&args("--seeds 1..2 --frob"))
+                .unwrap_err()
+                .contains("--frob")
+        );
+    }
 }

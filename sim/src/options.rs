@@ -94,8 +94,7 @@ impl Default for Options {
 }
 
 /// The flags that take a value, for the usage text.
-pub const FLAGS_USAGE: &str = "\
-  --seed N                 seed for every random choice (default 0)
+pub const FLAGS_USAGE: &str = "  --seed N                 seed for every random choice (default 0)
   --node-count N           servers n0..n(N-1) (default: n1..n5)
   --concurrency C          client threads: N, or Kn for K per node (default 1n)
   --time-limit S           main phase, seconds (default 60)
