@@ -178,7 +178,7 @@ impl<'a> Sim<'a> {
         let ops_expected = 2.0 * options.rate * options.time_limit_s
             + 2.0 * options.time_limit_s * options.threads() as f64 / CLIENT_CRASH_INTERVAL_S;
         let mut history = History::default();
-        history.ops.reserve((ops_expected as usize).min(1 << 22));
+        history.ops.reserve((ops_expected as usize).min(1 << 20));
         // Streams are forked in a fixed order; see `rng`.
         let mut root = Rng::new(options.seed);
         let net_rng = root.fork();
@@ -639,12 +639,14 @@ impl<'a> Sim<'a> {
         if !self.nodes[i].up {
             return;
         }
-        if self.nodes[i]
-            .server
-            .next_deadline()
-            .is_some_and(|d| d.as_micros() <= now)
-        {
-            self.step_node(i, Input::Tick);
+        match self.nodes[i].server.next_deadline() {
+            Some(d) if d.as_micros() <= now => self.step_node(i, Input::Tick),
+            // The node moved its deadline later since this timer was set: wake it then.
+            Some(d) if self.nodes[i].timer.is_none_or(|t| t < now) => {
+                self.nodes[i].timer = Some(d.as_micros());
+                self.events.at(d.as_micros(), Event::NodeTimer(i));
+            }
+            _ => {}
         }
     }
 

@@ -521,3 +521,92 @@ fn services_answer_over_the_network_with_its_latency() {
     );
     assert_eq!(outcome.history.net.servers.send_count, 2);
 }
+
+/// A real node whose client replies leave `delay_us` late, released by its timer.
+struct Delayed {
+    node: Node,
+    delay_us: u64,
+    held: Vec<(Timestamp, Output)>,
+}
+
+impl Server for Delayed {
+    fn step(&mut self, now: Timestamp, input: Input) -> Vec<Output> {
+        let init = is_init(&input);
+        for out in self.node.step(now, input) {
+            if init {
+                self.held.push((now, out));
+            } else {
+                self.held.push((now.add_micros(self.delay_us), out));
+            }
+        }
+        let (due, later): (Vec<_>, Vec<_>) = self.held.drain(..).partition(|(at, _)| *at <= now);
+        self.held = later;
+        due.into_iter().map(|(_, out)| out).collect()
+    }
+    fn next_deadline(&self) -> Option<Timestamp> {
+        self.held.iter().map(|(at, _)| *at).min()
+    }
+}
+
+fn delayed(delay_us: u64) -> ServerFactory {
+    Box::new(move |config: Config| {
+        Box::new(Delayed {
+            node: Node::new(config).expect("valid config"),
+            delay_us,
+            held: Vec::new(),
+        }) as Box<dyn Server>
+    })
+}
+
+#[test]
+fn node_timers_fire_on_time() {
+    let outcome = run::run(&small(1), &delayed(1_000_000));
+    let h = &outcome.history;
+    assert!(h.violations.is_empty(), "{:?}", h.violations);
+    let mut invoked = BTreeMap::new();
+    let mut completions = 0;
+    for op in &h.ops {
+        match (op.ty, op.f) {
+            (OpType::Invoke, _) => {
+                invoked.insert(op.process, op.time);
+            }
+            (_, F::Send | F::Poll) => {
+                completions += 1;
+                // A poll with results also waits for its commit: two round trips.
+                let latency = op.time - invoked[&op.process];
+                assert!(
+                    latency == 1_000_000 || latency == 2_000_000,
+                    "{op:?} took {latency} µs"
+                );
+            }
+            _ => {}
+        }
+    }
+    assert!(completions > 3);
+}
+
+#[test]
+fn a_reply_later_than_the_timeout_reaches_a_closed_client_and_is_fatal() {
+    // spec: kafka.md 1.2 — the common cause of a muted node: a reply sent after the
+    // client timed out and was replaced.
+    let options = Options {
+        time_limit_s: 20.0,
+        ..small(1)
+    };
+    let outcome = run::run(&options, &delayed(6_000_000));
+    let h = &outcome.history;
+    // A late reply that finds its client still open (its thread has not started another
+    // operation yet) is dropped by the client; the first one that finds it closed is
+    // fatal, and the node is muted from then on.
+    let fatal = h
+        .violations
+        .iter()
+        .position(|v| v.kind == ViolationKind::UnknownDestination)
+        .expect("a reply to a closed client");
+    assert!(
+        h.violations[..fatal]
+            .iter()
+            .all(|v| v.kind == ViolationKind::ReplyToNobody)
+    );
+    assert_eq!(fatal + 1, h.violations.len(), "{:?}", h.violations);
+}
