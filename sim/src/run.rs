@@ -49,7 +49,7 @@ const FINAL_POLL_GAP_MAX_US: Micros = 400_000;
 const CLIENT_CRASH_INTERVAL_S: f64 = 30.0;
 /// Events at one virtual instant beyond which the run is declared a livelock (e.g. two
 /// buggy nodes bouncing messages over zero-latency links forever).
-const EVENTS_PER_INSTANT_MAX: u64 = 5_000_000;
+const EVENTS_PER_INSTANT_MAX: u64 = 1_000_000;
 
 /// What a run produced.
 #[derive(Debug, Default)]

@@ -610,3 +610,41 @@ fn a_reply_later_than_the_timeout_reaches_a_closed_client_and_is_fatal() {
     );
     assert_eq!(fatal + 1, h.violations.len(), "{:?}", h.violations);
 }
+
+#[test]
+fn two_nodes_bouncing_a_message_forever_at_zero_latency_are_a_livelock() {
+    // Each node answers any message from another node with one back: with zero latency
+    // virtual time never advances, and the runner must stop rather than spin.
+    let factory = wrapped(|input, mut out| {
+        match input {
+            // n0 serves the first ball once it is initialised.
+            Input::Message(Message {
+                dest,
+                body: Body::Init { .. },
+                ..
+            }) if dest.as_str() == "n0" => {
+                out.push(Output::Send(Message {
+                    src: dest.clone(),
+                    dest: NodeId::new("n1"),
+                    body: Body::InitOk {
+                        in_reply_to: MsgId(0),
+                    },
+                }));
+            }
+            Input::Message(Message { src, dest, .. }) if src.as_str().starts_with('n') => {
+                out.push(Output::Send(Message {
+                    src: dest.clone(),
+                    dest: src.clone(),
+                    body: Body::InitOk {
+                        in_reply_to: MsgId(0),
+                    },
+                }));
+            }
+            _ => {}
+        }
+        out
+    });
+    let outcome = run::run(&small(2), &factory);
+    let failure = outcome.failure.expect("a livelock is a failed run");
+    assert!(failure.contains("livelock"), "{failure}");
+}
