@@ -56,6 +56,7 @@ fn parse_run(args: &[String]) -> Result<(Options, bool), String> {
             return Err(format!("unknown flag {flag:?}"));
         }
     }
+    options.validate()?;
     Ok((options, json))
 }
 

@@ -190,7 +190,7 @@ impl Net {
         let ms = match self.config.dist {
             LatencyDist::Constant => mean,
             // Maelstrom's uniform never returns with mean 0; ours gives 0.
-            LatencyDist::Uniform => self.rng.below(2 * mean),
+            LatencyDist::Uniform => self.rng.below(mean.saturating_mul(2)),
             // Maelstrom's exponential divides by zero with mean 0; ours gives 0.
             LatencyDist::Exponential if mean == 0 => 0,
             LatencyDist::Exponential => self.rng.exponential(mean as f64) as u64,
@@ -244,7 +244,7 @@ impl Net {
                     )
                 });
             }
-            let deadline = now + self.latency_us(from, to);
+            let deadline = now.saturating_add(self.latency_us(from, to));
             self.seq += 1;
             let seq = self.seq;
             let env = Envelope {

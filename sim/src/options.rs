@@ -124,7 +124,7 @@ impl Options {
         let nodes = self.node_ids().len();
         match self.concurrency {
             Concurrency::Threads(n) => n,
-            Concurrency::PerNode(k) => k * nodes,
+            Concurrency::PerNode(k) => k.saturating_mul(nodes),
         }
     }
 
@@ -285,7 +285,7 @@ impl Options {
         }
     }
 
-    /// Parses a whole list of option flags onto these options.
+    /// Parses a whole list of option flags onto these options, then validates them.
     pub fn parse_all(mut self, args: &[String]) -> Result<Options, String> {
         let mut iter = args.iter().cloned();
         while let Some(flag) = iter.next() {
@@ -293,7 +293,60 @@ impl Options {
                 return Err(format!("unknown flag {flag:?}"));
             }
         }
+        self.validate()?;
         Ok(self)
+    }
+
+    /// Refuses options too large to simulate in one process; each bound is far above
+    /// anything Maelstrom itself could run.
+    pub fn validate(&self) -> Result<(), String> {
+        const NODES_MAX: usize = 1_000;
+        const THREADS_MAX: usize = 10_000;
+        const TIME_LIMIT_MAX_S: f64 = 1e6;
+        const RATE_MAX: f64 = 1e7;
+        const LATENCY_MAX_MS: u64 = 1_000_000_000;
+        if self.node_ids().is_empty() || self.key_count == 0 || self.max_writes_per_key == 0 {
+            return Err(
+                "--node-count, --key-count and --max-writes-per-key must be at least 1".into(),
+            );
+        }
+        if self.node_ids().len() > NODES_MAX {
+            return Err(format!("--node-count may be at most {NODES_MAX}"));
+        }
+        let is_probability = |p: f64| (0.0..=1.0).contains(&p);
+        if !is_probability(self.loss) || !is_probability(self.duplicate) {
+            return Err("--loss and --duplicate take probabilities in [0, 1]".into());
+        }
+        let is_duration = |s: f64| s.is_finite() && s >= 0.0;
+        if ![
+            self.time_limit_s,
+            self.nemesis_interval_s,
+            self.crash_nodes_s,
+            self.rate,
+        ]
+        .into_iter()
+        .all(is_duration)
+        {
+            return Err("durations and --rate must be finite and non-negative".into());
+        }
+        if self.threads() > THREADS_MAX {
+            return Err(format!(
+                "--concurrency may give at most {THREADS_MAX} threads"
+            ));
+        }
+        if self.time_limit_s > TIME_LIMIT_MAX_S
+            || self.nemesis_interval_s > TIME_LIMIT_MAX_S
+            || self.crash_nodes_s > TIME_LIMIT_MAX_S
+        {
+            return Err(format!("durations may be at most {TIME_LIMIT_MAX_S} s"));
+        }
+        if self.rate > RATE_MAX {
+            return Err(format!("--rate may be at most {RATE_MAX}"));
+        }
+        if self.latency_ms > LATENCY_MAX_MS {
+            return Err(format!("--latency may be at most {LATENCY_MAX_MS} ms"));
+        }
+        Ok(())
     }
 }
 
@@ -379,5 +432,8 @@ mod tests {
         assert!(bad("--frob").contains("unknown flag"));
         assert!(bad("--seed").contains("needs a value"));
         assert!(bad("--node-count 0").contains("at least 1"));
+        assert!(bad("--node-count 5000").contains("at most"));
+        assert!(bad("--node-count 10 --concurrency 2000n").contains("threads"));
+        assert!(bad("--time-limit 1e300").contains("at most"));
     }
 }

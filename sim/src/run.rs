@@ -76,7 +76,16 @@ pub struct Outcome {
 /// assert!(outcome.failure.is_none());
 /// assert!(!outcome.history.ops.is_empty());
 /// ```
+///
+/// Options that fail [`Options::validate`] give an outcome with an empty history and the
+/// reason in `failure`.
 pub fn run(options: &Options, factory: &ServerFactory) -> Outcome {
+    if let Err(reason) = options.validate() {
+        return Outcome {
+            failure: Some(format!("invalid options: {reason}")),
+            ..Outcome::default()
+        };
+    }
     let mut sim = Sim::new(options, factory);
     sim.start();
     sim.event_loop();
@@ -365,7 +374,7 @@ impl<'a> Sim<'a> {
         if self.options.crash_nodes_s > 0.0 {
             let gap = self
                 .crash_rng
-                .below(2 * seconds(self.options.crash_nodes_s));
+                .below(seconds(self.options.crash_nodes_s).saturating_mul(2));
             self.events.after(gap, Event::NodeCrash);
         }
     }
@@ -460,7 +469,7 @@ impl<'a> Sim<'a> {
             return;
         }
         let gap = self.sched_rng.below(FINAL_POLL_GAP_MAX_US);
-        self.threads[t].next_poll_at = now + gap;
+        self.threads[t].next_poll_at = now.saturating_add(gap);
         self.issue(t, Planned::Poll, true);
     }
 
@@ -1180,7 +1189,7 @@ impl<'a> Sim<'a> {
         }
         let gap = self
             .nemesis_rng
-            .below(2 * seconds(self.options.nemesis_interval_s))
+            .below(seconds(self.options.nemesis_interval_s).saturating_mul(2))
             .max(1);
         self.events.after(gap, Event::Nemesis);
     }
@@ -1209,7 +1218,7 @@ impl<'a> Sim<'a> {
             let downtime = self.crash_rng.below(interval.max(1));
             self.events.after(downtime, Event::NodeRestart(i));
         }
-        let gap = self.crash_rng.below(2 * interval).max(1);
+        let gap = self.crash_rng.below(interval.saturating_mul(2)).max(1);
         self.events.after(gap, Event::NodeCrash);
     }
 

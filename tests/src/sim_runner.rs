@@ -648,3 +648,30 @@ fn two_nodes_bouncing_a_message_forever_at_zero_latency_are_a_livelock() {
     let failure = outcome.failure.expect("a livelock is a failed run");
     assert!(failure.contains("livelock"), "{failure}");
 }
+
+#[test]
+fn invalid_options_fail_the_run_instead_of_panicking() {
+    for options in [
+        Options {
+            node_count: Some(0),
+            ..small(1)
+        },
+        Options {
+            key_count: 0,
+            ..small(1)
+        },
+        Options {
+            loss: 2.0,
+            ..small(1)
+        },
+        Options {
+            rate: f64::NAN,
+            ..small(1)
+        },
+    ] {
+        let outcome = run::run(&options, &server::real_node());
+        let failure = outcome.failure.expect("invalid options fail");
+        assert!(failure.starts_with("invalid options"), "{failure}");
+        assert!(outcome.history.ops.is_empty());
+    }
+}
