@@ -675,3 +675,135 @@ fn invalid_options_fail_the_run_instead_of_panicking() {
         assert!(outcome.history.ops.is_empty());
     }
 }
+
+/// A node that, besides answering like the real one, writes random messages: replies
+/// of every kind with random ids to random destinations (clients, nodes, services, and
+/// ids that do not exist), sometimes instead of the real reply.
+struct Chaos {
+    node: Node,
+    rng: replicator_sim::rng::Rng,
+    id: Option<NodeId>,
+}
+
+impl Chaos {
+    fn random_body(&mut self) -> Body {
+        let id = MsgId(self.rng.below(6));
+        let key = replicator_core::Key::new(&self.rng.below(5).to_string());
+        let offset = replicator_core::Offset(self.rng.below(4));
+        match self.rng.below(8) {
+            0 => Body::SendOk {
+                in_reply_to: id,
+                offset,
+            },
+            1 => {
+                let mut run = replicator_core::MsgRun::new(key);
+                for _ in 0..self.rng.below(4) {
+                    let msg = replicator_core::Payload::parse(&self.rng.below(20).to_string())
+                        .expect("an integer is JSON");
+                    run.push(replicator_core::Offset(self.rng.below(6)), &msg);
+                }
+                Body::PollOk {
+                    in_reply_to: id,
+                    msgs: vec![run],
+                }
+            }
+            2 => Body::CommitOffsetsOk { in_reply_to: id },
+            3 => Body::ListCommittedOffsetsOk {
+                in_reply_to: id,
+                offsets: vec![(key, offset)],
+            },
+            4 => Body::Error {
+                in_reply_to: id,
+                code: ErrorCode(self.rng.below(32)),
+                text: "chaos".into(),
+            },
+            5 => Body::InitOk { in_reply_to: id },
+            6 => Body::Other {
+                kind: "read".into(),
+                msg_id: Some(id),
+                in_reply_to: None,
+                raw: format!(r#"{{"type":"read","key":{},"msg_id":{}}}"#, offset.0, id.0).into(),
+            },
+            _ => Body::Other {
+                kind: "send_ok".into(),
+                msg_id: None,
+                in_reply_to: Some(id),
+                raw: format!(
+                    r#"{{"type":"send_ok","offset":1.5,"in_reply_to":{}}}"#,
+                    id.0
+                )
+                .into(),
+            },
+        }
+    }
+}
+
+impl Server for Chaos {
+    fn step(&mut self, now: Timestamp, input: Input) -> Vec<Output> {
+        let mut out = self.node.step(now, input);
+        if let Some(id) = self.node.id() {
+            self.id = Some(id.clone());
+        }
+        let Some(me) = self.id.clone() else {
+            return out;
+        };
+        if self.rng.chance(0.05) {
+            out.clear();
+        }
+        for _ in 0..self.rng.below(3) {
+            if !self.rng.chance(0.3) {
+                continue;
+            }
+            let dests = [
+                "n0", "n1", "n2", "c3", "c4", "c5", "c6", "lin-kv", "seq-kv", "lww-kv", "nope",
+            ];
+            let dest = NodeId::new(dests[self.rng.index(dests.len())]);
+            let body = self.random_body();
+            out.push(Output::Send(Message {
+                src: if self.rng.chance(0.02) {
+                    NodeId::new("n9")
+                } else {
+                    me.clone()
+                },
+                dest,
+                body,
+            }));
+        }
+        out
+    }
+    fn next_deadline(&self) -> Option<Timestamp> {
+        self.node.next_deadline()
+    }
+}
+
+#[test]
+fn random_node_output_never_breaks_the_runner_or_the_history() {
+    let mut runs_with_violations = 0;
+    for seed in 0..300 {
+        let factory: ServerFactory = Box::new(|config: Config| {
+            Box::new(Chaos {
+                rng: replicator_sim::rng::Rng::new(config.seed),
+                node: Node::new(config).expect("valid config"),
+                id: None,
+            }) as Box<dyn Server>
+        });
+        let options = Options {
+            seed,
+            time_limit_s: 2.0,
+            rate: 100.0,
+            latency_ms: 2,
+            ..small(3)
+        };
+        let outcome = run::run(&options, &factory);
+        if outcome.failure.is_none() {
+            assert_well_formed(&outcome.history, 3);
+        }
+        runs_with_violations += usize::from(!outcome.history.violations.is_empty());
+        // The checker must take whatever history came out.
+        let _ = replicator_sim::checker::check(&outcome.history).is_valid();
+    }
+    assert!(
+        runs_with_violations > 100,
+        "the chaos was too tame: {runs_with_violations}"
+    );
+}
