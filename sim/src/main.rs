@@ -10,15 +10,18 @@ use replicator_sim::run;
 use replicator_sim::server;
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage:
   replicator-sim run [OPTIONS] [--json]
       one test; prints the summary (or JSON with --json); exit 0 if valid, 1 if not
-  replicator-sim sweep --seeds A..B [--swarm] [--strict] [OPTIONS]
+  replicator-sim sweep --seeds A..B [--swarm] [--strict] [--jobs N] [OPTIONS]
       one test per seed in [A, B); --swarm draws every option from the seed, and
       OPTIONS given explicitly override the drawn ones; prints each failing seed with
-      the command that replays it; exit 0 if every seed passed, 1 if not
+      the command that replays it; --strict adds our stricter checks; --jobs runs
+      seeds on N threads; exit 0 if every seed passed, 1 if not
 
 OPTIONS:";
 
@@ -110,6 +113,8 @@ struct Sweep {
     end: u64,
     swarm: bool,
     strict: bool,
+    /// Worker threads.
+    jobs: usize,
     /// Option flags to apply to every seed's options.
     overrides: Vec<String>,
 }
@@ -118,6 +123,7 @@ fn parse_sweep(args: &[String]) -> Result<Sweep, String> {
     let mut seeds = None;
     let mut swarm = false;
     let mut strict = false;
+    let mut jobs = 1;
     let mut overrides = Vec::new();
     let mut iter = args.iter().cloned();
     while let Some(flag) = iter.next() {
@@ -128,6 +134,13 @@ fn parse_sweep(args: &[String]) -> Result<Sweep, String> {
             }
             "--swarm" => swarm = true,
             "--strict" => strict = true,
+            "--jobs" => {
+                let text = iter.next().ok_or("--jobs needs a value")?;
+                jobs = match text.parse::<usize>() {
+                    Ok(n) if (1..=256).contains(&n) => n,
+                    _ => return Err(format!("--jobs takes 1 to 256, not {text:?}")),
+                };
+            }
             "--seed" => return Err("sweep takes --seeds A..B, not --seed".into()),
             _ => {
                 // Learn how many values the flag takes by applying it to a scratch copy.
@@ -152,47 +165,102 @@ fn parse_sweep(args: &[String]) -> Result<Sweep, String> {
         end,
         swarm,
         strict,
+        jobs,
         overrides,
     })
 }
 
+/// What one seed of a sweep gave.
+struct SeedResult {
+    seed: u64,
+    ops: u64,
+    msgs: u64,
+    virtual_us: u64,
+    /// For a failing seed: why, and the command that replays it.
+    failure: Option<(String, String)>,
+}
+
+fn sweep_seed(seed: u64, sweep: &Sweep) -> SeedResult {
+    let options = match Options::for_seed(seed, sweep.swarm, &sweep.overrides) {
+        Ok(options) => options,
+        Err(reason) => {
+            return SeedResult {
+                seed,
+                ops: 0,
+                msgs: 0,
+                virtual_us: 0,
+                failure: Some((format!("invalid options: {reason}"), String::new())),
+            };
+        }
+    };
+    let outcome = run::run(&options, &server::real_node());
+    let report = checker::check(&outcome.history);
+    let valid = report::is_valid(&outcome, &report) && (!sweep.strict || report.is_strict_valid());
+    SeedResult {
+        seed,
+        ops: report::invocations(&outcome.history),
+        msgs: outcome.history.net.all.recv_count,
+        virtual_us: outcome.history.end,
+        failure: (!valid).then(|| {
+            (
+                report::why(&outcome, &report),
+                report::replay_command(&options),
+            )
+        }),
+    }
+}
+
 fn cmd_sweep(args: &[String]) -> Result<bool, String> {
-    let Sweep {
-        first,
-        end,
-        swarm,
-        strict,
-        overrides,
-    } = parse_sweep(args)?;
+    let sweep = parse_sweep(args)?;
     let started = Instant::now();
     let mut last_progress = Instant::now();
-    let (mut failed, mut ops, mut msgs, mut virtual_us) = (0u64, 0u64, 0u64, 0u64);
-    let total = end - first;
-    for seed in first..end {
-        let options = Options::for_seed(seed, swarm, &overrides)?;
-        let outcome = run::run(&options, &server::real_node());
-        let report = checker::check(&outcome.history);
-        ops += report::invocations(&outcome.history);
-        msgs += outcome.history.net.all.recv_count;
-        virtual_us += outcome.history.end;
-        let valid = report::is_valid(&outcome, &report) && (!strict || report.is_strict_valid());
-        if !valid {
+    let (mut done, mut failed, mut ops, mut msgs, mut virtual_us) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let total = sweep.end - sweep.first;
+    let mut on_result = |r: SeedResult| {
+        done += 1;
+        ops += r.ops;
+        msgs += r.msgs;
+        virtual_us += r.virtual_us;
+        if let Some((why, replay)) = r.failure {
             failed += 1;
-            let why = report::why(&outcome, &report);
             eprint!("\r\x1b[K");
-            println!(
-                "SEED={seed} FAILED: {why}\n  {}",
-                report::replay_command(&options)
-            );
+            println!("SEED={} FAILED: {why}\n  {replay}", r.seed);
         }
-        if last_progress.elapsed() > Duration::from_millis(500) || seed + 1 == end {
+        if last_progress.elapsed() > Duration::from_millis(500) || done == total {
             last_progress = Instant::now();
-            let done = seed + 1 - first;
             eprint!(
                 "\r\x1b[K{done}/{total} seeds, {failed} failed, {:.1}s",
                 started.elapsed().as_secs_f64()
             );
         }
+    };
+    if sweep.jobs <= 1 {
+        for seed in sweep.first..sweep.end {
+            on_result(sweep_seed(seed, &sweep));
+        }
+    } else {
+        // Workers take the next seed from a shared counter; each run is independent and
+        // deterministic, so only the order of the listing depends on the scheduling.
+        let next = AtomicU64::new(sweep.first);
+        let (tx, rx) = mpsc::channel();
+        std::thread::scope(|scope| {
+            for _ in 0..sweep.jobs {
+                let tx = tx.clone();
+                let (next, sweep) = (&next, &sweep);
+                scope.spawn(move || {
+                    loop {
+                        let seed = next.fetch_add(1, Ordering::Relaxed);
+                        if seed >= sweep.end || tx.send(sweep_seed(seed, sweep)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            for result in rx {
+                on_result(result);
+            }
+        });
     }
     eprintln!();
     let wall = started.elapsed().as_secs_f64();
@@ -232,6 +300,7 @@ mod tests {
                 end: 9,
                 swarm: true,
                 strict: false,
+                jobs: 1,
                 overrides: args("--node-count 1 --trace --loss 0.5"),
             }
         );
