@@ -263,6 +263,8 @@ impl Net {
     }
 
     /// Takes the message `to` holds (its deadline has come) and lets it take the next.
+    /// The caller delivers it and then counts it with [`Net::count_delivered`], unless
+    /// the receiver is gone (a crashed node, in our extension).
     pub(crate) fn take(
         &mut self,
         to: Addr,
@@ -270,13 +272,17 @@ impl Net {
         trace: &mut Trace,
     ) -> Option<Envelope> {
         let env = self.inbox(to)?.held.take()?;
+        self.refill(to, events, trace);
+        Some(env)
+    }
+
+    /// Counts a delivered message (spec: kafka.md 6.4, `recv-count`).
+    pub(crate) fn count_delivered(&mut self, env: &Envelope, to: Addr) {
         count(
             &mut self.stats,
             env.from.is_client() || to.is_client(),
             |c| c.recv_count += 1,
         );
-        self.refill(to, events, trace);
-        Some(env)
     }
 
     /// The receiver takes its earliest message that the partition lets through, and
@@ -360,6 +366,7 @@ mod tests {
             if let Event::Deliver(to) = event
                 && let Some(env) = net.take(to, events, &mut trace)
             {
+                net.count_delivered(&env, to);
                 let id = env.msg.body.in_reply_to().map_or(0, |m| m.0);
                 out.push((events.now(), to, id));
             }

@@ -315,12 +315,22 @@ impl<'a> Sim<'a> {
         self.next_client += 1;
         self.net.open_client(k);
         self.clients.insert(k, owner);
+        let now = self.now();
+        self.trace.line(now, || match owner {
+            Owner::Init(node) => format!("c{k} open (init of {})", self.node_ids[node]),
+            Owner::Thread(t) => format!(
+                "c{k} open (p{} on {})",
+                self.threads[t].process, self.node_ids[self.threads[t].node]
+            ),
+        });
         k
     }
 
     fn close_client(&mut self, k: u64) {
         self.net.close_client(k);
         self.clients.remove(&k);
+        let now = self.now();
+        self.trace.line(now, || format!("c{k} closed"));
     }
 
     fn on_init_reply(&mut self, node: usize, k: u64, body: &Body) {
@@ -593,9 +603,11 @@ impl<'a> Sim<'a> {
                     });
                     return;
                 }
+                self.net.count_delivered(&env, to);
                 self.step_node(i, Input::Message(env.msg));
             }
             Addr::Service(service) => {
+                self.net.count_delivered(&env, to);
                 let Some(body) = self.services.handle(service, &env.msg.src, &env.msg.body) else {
                     self.trace
                         .line(now, || format!("{} ignores that request", service.name()));
@@ -611,11 +623,16 @@ impl<'a> Sim<'a> {
                         .send(to, env.from, reply, &mut self.events, &mut self.trace);
                 }
             }
-            Addr::Client(k) => match self.clients.get(&k).copied() {
-                Some(Owner::Init(node)) => self.on_init_reply(node, k, &env.msg.body),
-                Some(Owner::Thread(t)) => self.on_client_reply(t, k, env),
-                None => {}
-            },
+            Addr::Client(k) => {
+                // A client's inbox exists only while the client is open, so whatever is
+                // taken from it is delivered.
+                self.net.count_delivered(&env, to);
+                match self.clients.get(&k).copied() {
+                    Some(Owner::Init(node)) => self.on_init_reply(node, k, &env.msg.body),
+                    Some(Owner::Thread(t)) => self.on_client_reply(t, k, env),
+                    None => {}
+                }
+            }
         }
     }
 
