@@ -516,4 +516,99 @@ mod tests {
         assert_eq!(net.stats.servers.send_count, 2);
         assert_eq!(net.stats.servers.msg_count, 1);
     }
+
+    /// One send in the model test: sender, receiver (of 3 nodes and 2 clients), and the
+    /// wait before it.
+    type ModelSend = (u8, u8, u8);
+
+    #[test]
+    fn every_message_arrives_once_after_its_latency_and_in_order_per_receiver() {
+        bolero::check!()
+            .with_type::<(u64, u8, bool, Vec<ModelSend>)>()
+            .for_each(|(seed, latency, exponential, sends)| {
+                let dist = if *exponential {
+                    LatencyDist::Exponential
+                } else {
+                    LatencyDist::Uniform
+                };
+                let config = NetConfig {
+                    latency_ms: u64::from(*latency % 20),
+                    dist,
+                    loss: 0.0,
+                    duplicate: 0.0,
+                };
+                let mut net = Net::new(config, 3, Rng::new(*seed));
+                net.open_client(0);
+                net.open_client(1);
+                let addr = |i: u8| match i % 5 {
+                    n @ 0..=2 => Addr::Node(usize::from(n)),
+                    n => Addr::Client(u64::from(n - 3)),
+                };
+                let name = |a: Addr| match a {
+                    Addr::Node(i) => format!("n{i}"),
+                    Addr::Client(k) => format!("c{k}"),
+                    Addr::Service(s) => s.name().to_string(),
+                };
+                let mut events = Events::default();
+                let mut trace = Trace::off();
+                // id → (sent at, receiver); deliveries as (time, receiver, id).
+                let mut sent: BTreeMap<u64, (Micros, Addr)> = BTreeMap::new();
+                let mut got: Vec<(Micros, Addr, u64)> = Vec::new();
+                let mut pump = |net: &mut Net, events: &mut Events, until: Option<Micros>| {
+                    while let Some(t) = events.peek_time() {
+                        if until.is_some_and(|u| t > u) {
+                            break;
+                        }
+                        if let Some(Event::Deliver(to)) = events.pop()
+                            && let Some(env) = net.take(to, events, &mut Trace::off())
+                        {
+                            net.count_delivered(&env, to);
+                            let id = env.msg.body.in_reply_to().map_or(0, |m| m.0);
+                            got.push((events.now(), to, id));
+                        }
+                    }
+                };
+                for (i, (from, to, wait_ms)) in sends.iter().enumerate() {
+                    let target = events.now() + u64::from(*wait_ms % 30) * 1000;
+                    pump(&mut net, &mut events, Some(target));
+                    events.advance_to(target);
+                    let (from, to) = (addr(*from), addr(*to));
+                    let id = i as u64 + 1;
+                    sent.insert(id, (events.now(), to));
+                    net.send(
+                        from,
+                        to,
+                        msg(&name(from), &name(to), id),
+                        &mut events,
+                        &mut trace,
+                    );
+                }
+                pump(&mut net, &mut events, None);
+                let mut ids: Vec<u64> = got.iter().map(|g| g.2).collect();
+                ids.sort_unstable();
+                assert_eq!(
+                    ids,
+                    sent.keys().copied().collect::<Vec<_>>(),
+                    "lost or doubled"
+                );
+                // Uniform latency is below 2·mean ms. A message can wait behind the one
+                // its receiver holds, but that one was sent earlier with a deadline
+                // under the same bound, so no message arrives later than its own send
+                // time plus the largest latency.
+                let mean_ms = u64::from(*latency % 20);
+                let bound_us = (2 * mean_ms).saturating_sub(1) * 1000;
+                for &(at, to, id) in &got {
+                    let (sent_at, want_to) = sent[&id];
+                    assert_eq!(to, want_to);
+                    assert!(at >= sent_at, "message {id} arrived before it was sent");
+                    if dist == LatencyDist::Uniform {
+                        assert!(at <= sent_at + bound_us, "message {id} held too long");
+                    }
+                }
+                for w in got.windows(2) {
+                    assert!(w[0].0 <= w[1].0, "deliveries went back in time");
+                }
+                assert_eq!(net.stats.all.send_count, net.stats.all.recv_count);
+            });
+    }
 }
