@@ -749,18 +749,23 @@ impl<'a> Sim<'a> {
 
     // ------------------------------------------------------------------- the generator
 
-    fn free_threads(&self) -> Vec<usize> {
-        (0..self.threads.len())
-            .filter(|&t| self.threads[t].inflight.is_none())
-            .collect()
-    }
-
+    /// A uniformly random free thread, if any. spec: kafka.md 3.3 says only that each op
+    /// goes to a free thread; drawing one uniformly (rather than always the lowest
+    /// numbered) keeps every node busy even when links answer instantly, which makes
+    /// multi-node runs the harder test.
     fn pick_free(&mut self) -> Option<usize> {
-        let free = self.free_threads();
-        if free.is_empty() {
+        let is_free = |t: &&Thread| t.inflight.is_none();
+        let free = self.threads.iter().filter(is_free).count();
+        if free == 0 {
             return None;
         }
-        Some(free[self.sched_rng.index(free.len())])
+        let nth = self.sched_rng.index(free);
+        self.threads
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.inflight.is_none())
+            .nth(nth)
+            .map(|(i, _)| i)
     }
 
     /// spec: kafka.md 3.3 — ops go to a free thread, gaps uniform on [0, 2/rate).
