@@ -73,6 +73,10 @@ impl OpRef {
         }
     }
 
+    /// The longest value kept, in characters. A final poll can return thousands of pairs,
+    /// and a report may name the same op in thousands of cases; the history has the rest.
+    const VALUE_MAX: usize = 512;
+
     /// The entry as JSON.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
@@ -121,9 +125,19 @@ pub fn f_name(f: F) -> &'static str {
     }
 }
 
-/// Renders an op value in Jepsen's notation. Poll results are written out in full; the
-/// report's text form shortens them.
+/// Renders an op value in Jepsen's notation, cut at [`OpRef::VALUE_MAX`] characters.
 fn render_value(value: &OpValue) -> String {
+    let full = render_full(value);
+    if full.chars().count() <= OpRef::VALUE_MAX {
+        return full;
+    }
+    let mut cut: String = full.chars().take(OpRef::VALUE_MAX).collect();
+    cut.push_str(" …");
+    cut
+}
+
+/// Renders an op value in Jepsen's notation, whole.
+fn render_full(value: &OpValue) -> String {
     let mut out = String::new();
     match value {
         OpValue::Send { key, value, offset } => match offset {

@@ -153,43 +153,58 @@ fn lost_writes(a: &Analysis<'_>, out: &mut Findings) {
 /// spec: kafka.md 4.2.5 — over `Ok` sends and polls in history order, what was sent minus
 /// what was polled; the last snapshot is reported when any key has unseen values.
 ///
-/// Jepsen merges the `sent` and `polled` maps with a set difference over the union of
-/// their keys, so a key that was polled but never appeared among `Ok` sends keeps its
-/// polled set in that snapshot. That set is emptied again by the next op, so it shows only
-/// when the very last `Ok` op is the first to mention such a key; we keep the quirk to
-/// report what Maelstrom reports.
+/// Jepsen recomputes `unseen = sent − polled` after every op, merging the two maps over the
+/// union of their keys, and carries `unseen` forward as the next `sent`. Only the last
+/// snapshot is reported, so we keep the same state incrementally: an op changes only the
+/// keys it touches. One quirk survives the merge: a key that was polled but is not in
+/// `sent` keeps its *polled* set in that snapshot, and the next op empties it again. It
+/// therefore shows only when the very last `Ok` op is the first to mention such a key
+/// (say, one whose sends were all indefinite); we keep it to report what Maelstrom does.
 fn unseen(a: &Analysis<'_>, out: &mut Findings) {
-    let mut sent: BTreeMap<Key, BTreeSet<Val>> = BTreeMap::new();
+    let mut unseen: BTreeMap<Key, BTreeSet<Val>> = BTreeMap::new();
     let mut polled: BTreeMap<Key, BTreeSet<Val>> = BTreeMap::new();
-    let mut last: Option<(u64, BTreeMap<Key, BTreeSet<Val>>)> = None;
+    let mut quirk: Vec<Key> = Vec::new();
+    let mut time = None;
     for op in a.ops.iter().filter(|op| op.ty == OpType::Ok) {
         if !matches!(op.f, F::Send | F::Poll) {
             continue;
         }
+        time = Some(op.time);
+        let mut touched: Vec<&Key> = Vec::new();
         if let Some((key, value, _)) = op_write(op) {
-            sent.entry(key.clone()).or_default().insert(value.clone());
+            unseen.entry(key.clone()).or_default().insert(value.clone());
+            touched.push(key);
         }
         if let Some(msgs) = op_reads(op) {
             for (key, pairs) in msgs {
                 let set = polled.entry(key.clone()).or_default();
                 set.extend(pairs.iter().map(|(_, v)| v.clone()));
+                touched.push(key);
             }
         }
-        let mut unseen = sent.clone();
-        for (key, seen) in &polled {
+        // Last op's quirk keys now hold a subset of what was polled: the difference
+        // empties them.
+        for key in quirk.drain(..) {
+            if let (Some(values), Some(seen)) = (unseen.get_mut(&key), polled.get(&key)) {
+                values.retain(|v| !seen.contains(v));
+            }
+        }
+        for key in touched {
+            let seen = polled.get(key);
             match unseen.get_mut(key) {
-                Some(values) => values.retain(|v| !seen.contains(v)),
+                Some(values) => {
+                    if let Some(seen) = seen {
+                        values.retain(|v| !seen.contains(v));
+                    }
+                }
                 None => {
-                    unseen.insert(key.clone(), seen.clone());
+                    unseen.insert(key.clone(), seen.cloned().unwrap_or_default());
+                    quirk.push(key.clone());
                 }
             }
         }
-        // Jepsen recurs with the unseen map as the new `sent`: what was seen never needs
-        // looking at again.
-        sent = unseen.clone();
-        last = Some((op.time, unseen));
     }
-    let Some((time, unseen)) = last else { return };
+    let Some(time) = time else { return };
     let counts: Vec<(Key, usize)> = unseen
         .iter()
         .filter(|(_, vs)| !vs.is_empty())

@@ -62,7 +62,9 @@ fn poll_skips(a: &Analysis<'_>, positions: &[usize], out: &mut Findings) {
                     let next = pairs.first().map(|(_, v)| v);
                     let log = a.log(key);
                     let (delta, indices) = log.delta(prev, next);
-                    let ops = vec![OpRef::of(last_op), OpRef::of(op)];
+                    // Rendering ops is costly (a final poll names every key): only
+                    // for cases.
+                    let ops = || vec![OpRef::of(last_op), OpRef::of(op)];
                     if delta > 1
                         && let Some((i, j)) = indices
                     {
@@ -72,7 +74,7 @@ fn poll_skips(a: &Analysis<'_>, positions: &[usize], out: &mut Findings) {
                             values: None,
                             delta,
                             skipped: Some(log.between(i, j)),
-                            ops,
+                            ops: ops(),
                         });
                     } else if delta < 1
                         && let (Some(prev), Some(next)) = (prev, next)
@@ -85,7 +87,7 @@ fn poll_skips(a: &Analysis<'_>, positions: &[usize], out: &mut Findings) {
                                 values: Some([prev.clone(), next.clone()]),
                                 delta,
                                 skipped: None,
-                                ops,
+                                ops: ops(),
                             });
                     }
                 }

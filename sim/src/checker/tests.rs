@@ -197,6 +197,35 @@ fn unseen_keeps_jepsens_merge_quirk() {
         panic!("{r}")
     };
     assert_eq!(unseen, &[(Key::new("q"), 1)]);
+    // Any later `Ok` op empties that snapshot again.
+    h.send(0, "1", 2, 1).poll(1, &[("1", &[(1, 2)])]);
+    let r = check(&h.build());
+    assert!(!has(&r, names::UNSEEN), "{r}");
+}
+
+#[test]
+fn an_indefinite_send_seen_only_by_a_crashed_poll_is_not_lost() {
+    // Jepsen builds the log from polls of every type; a value whose send was `Info` and
+    // that no `Ok` poll read need not have happened, so it is never a lost write.
+    let mut h = Hb::new();
+    h.send_info(0, "k", 1);
+    h.invoke_poll(5);
+    let mut msgs = crate::history::PollResult::new();
+    msgs.insert(Key::new("k"), vec![(0, v(1))]);
+    let value = crate::history::OpValue::Poll {
+        msgs: Some(msgs),
+        committed: None,
+    };
+    h.push(5, OpType::Info, crate::history::F::Poll, value);
+    h.send(1, "k", 2, 1).poll(2, &[("k", &[(1, 2)])]);
+    let r = check(&h.build());
+    assert!(!has(&r, names::LOST_WRITE), "{r}");
+    // The same shape with an acknowledged send of 1 is a lost write.
+    let mut h = Hb::new();
+    h.send(0, "k", 1, 0)
+        .send(1, "k", 2, 1)
+        .poll(2, &[("k", &[(1, 2)])]);
+    assert!(has(&check(&h.build()), names::LOST_WRITE));
 }
 
 #[test]
@@ -636,4 +665,61 @@ fn a_failed_commit_shows_as_poll_skip_only() {
     assert_eq!(r.anomaly_names(), [names::POLL_SKIP], "{r}");
     // After the failed poll the client's position is unknown: no strict claim is made.
     assert!(r.strict_names().is_empty(), "{r}");
+}
+
+#[test]
+fn a_large_clean_history_checks_clean() {
+    // 200 keys × 16 sends, four processes polling everything in order (6,500 entries):
+    // a scale check (quadratic work would show here) and a guard against false alarms.
+    let mut h = Hb::new();
+    let keys: Vec<String> = (0..200).map(|k| k.to_string()).collect();
+    let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    for p in 0..4 {
+        h.assign(p, &key_refs);
+    }
+    for round in 0..16u64 {
+        for (i, key) in key_refs.iter().enumerate() {
+            h.send(10 + i as u64 % 4, key, round as i64 + 1, round);
+        }
+        for p in 0..4 {
+            let pairs: Vec<[(u64, i64); 1]> = key_refs
+                .iter()
+                .map(|_| [(round, round as i64 + 1)])
+                .collect();
+            let msgs: Vec<(&str, &[(u64, i64)])> = key_refs
+                .iter()
+                .zip(&pairs)
+                .map(|(k, p)| (*k, &p[..]))
+                .collect();
+            h.poll(p, &msgs);
+        }
+    }
+    let history = h.build();
+    assert!(history.ops.len() > 6_000);
+    let r = check(&history);
+    assert!(r.is_strict_valid(), "{r}");
+}
+
+#[test]
+fn a_new_key_starts_at_the_listed_committed_offset() {
+    let mut h = Hb::new();
+    five(&mut h, "k");
+    // The node lists 3 as committed: starting at 3 is right, and starting at 4 skips 4.
+    h.assign_listed(0, &["k"], &[("k", 3)]);
+    h.poll(0, &[("k", &[(3, 4), (4, 5)])]);
+    h.assign_listed(1, &["k"], &[("k", 3)]);
+    h.poll(1, &[("k", &[(4, 5)])]);
+    let r = check(&h.build());
+    let [
+        Case::PollStart {
+            requested,
+            first_offset,
+            op,
+            ..
+        },
+    ] = r.cases(names::POLL_STARTS_PAST_MESSAGE)
+    else {
+        panic!("{r}")
+    };
+    assert_eq!((*requested, *first_offset, op.process), (3, 4, 1));
 }
