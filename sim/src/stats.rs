@@ -29,14 +29,16 @@ impl Counts {
         self.ok > 0
     }
 
+    /// Counts one completion; invocations are not completions.
     fn add(&mut self, ty: OpType) {
+        let slot = match ty {
+            OpType::Ok => &mut self.ok,
+            OpType::Fail => &mut self.fail,
+            OpType::Info => &mut self.info,
+            OpType::Invoke => return,
+        };
+        *slot += 1;
         self.count += 1;
-        match ty {
-            OpType::Ok => self.ok += 1,
-            OpType::Fail => self.fail += 1,
-            OpType::Info => self.info += 1,
-            OpType::Invoke => self.count -= 1,
-        }
     }
 
     fn to_json(self) -> Json {

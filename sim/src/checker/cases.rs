@@ -404,10 +404,14 @@ impl fmt::Display for Case {
                 value,
                 count,
                 offsets,
-            } => write!(
-                f,
-                "{{:key {key:?} :value {value} :count {count} :offsets {offsets:?}}}"
-            ),
+            } => {
+                write!(f, "{{:key {key:?} :value {value} :count {count} :offsets [")?;
+                for (i, o) in offsets.iter().enumerate() {
+                    let sep = if i > 0 { " " } else { "" };
+                    write!(f, "{sep}{o}")?;
+                }
+                f.write_str("]}")
+            }
             Case::G1a {
                 key,
                 value,

@@ -47,22 +47,28 @@ impl Expiry {
     }
 }
 
-/// The highest offset each key was seen at in one completed op: acknowledged sends and
-/// poll results (Jepsen's `op->max-offsets`). An empty poll list gives `-1`.
-fn max_offsets(a: &Analysis<'_>, pos: usize) -> BTreeMap<Key, i64> {
+/// For each key one completed op names, the offset just past the highest one it saw:
+/// acknowledged sends and poll results (Jepsen's `op->max-offsets`, plus one). An empty
+/// poll list gives 0, Jepsen's `-1` plus one. Offsets stay unsigned so that no reply,
+/// however large its offsets, can overflow.
+fn next_offsets(a: &Analysis<'_>, pos: usize) -> BTreeMap<Key, u64> {
     let op = a.op(pos);
     let mut out = BTreeMap::new();
     if !matches!(op.ty, OpType::Ok | OpType::Info) {
         return out;
     }
     if let Some((key, _, Some(offset))) = op_write(op) {
-        out.insert(key.clone(), offset as i64);
+        out.insert(key.clone(), offset.saturating_add(1));
     }
     if let Some(msgs) = op_reads(op) {
         for (key, pairs) in msgs {
-            let hi = pairs.iter().map(|&(o, _)| o as i64).max().unwrap_or(-1);
-            let e = out.entry(key.clone()).or_insert(hi);
-            *e = (*e).max(hi);
+            let next = pairs
+                .iter()
+                .map(|&(o, _)| o.saturating_add(1))
+                .max()
+                .unwrap_or(0);
+            let e = out.entry(key.clone()).or_insert(next);
+            *e = (*e).max(next);
         }
     }
     out
@@ -73,14 +79,15 @@ fn max_offsets(a: &Analysis<'_>, pos: usize) -> BTreeMap<Key, i64> {
 pub(crate) fn worst(a: &Analysis<'_>) -> WorstLag {
     let mut expired: BTreeMap<Key, Expiry> = BTreeMap::new();
     for pos in 0..a.ops.len() {
-        for (key, offset) in max_offsets(a, pos) {
-            if offset >= 0 {
+        for (key, next) in next_offsets(a, pos) {
+            if next > 0 {
                 let time = a.op(pos).time;
-                expired.entry(key).or_default().know(offset as u64, time);
+                expired.entry(key).or_default().know(next - 1, time);
             }
         }
     }
-    let mut positions: BTreeMap<Process, BTreeMap<Key, i64>> = BTreeMap::new();
+    // Process → key → the offset after the highest one the process has seen.
+    let mut positions: BTreeMap<Process, BTreeMap<Key, u64>> = BTreeMap::new();
     let mut worst: Option<WorstLag> = None;
     for (pos, op) in a.ops.iter().enumerate() {
         if op.ty != OpType::Ok {
@@ -94,7 +101,7 @@ pub(crate) fn worst(a: &Analysis<'_>) -> WorstLag {
                 let old = positions.remove(&op.process).unwrap_or_default();
                 let new = keys
                     .iter()
-                    .map(|k| (k.clone(), old.get(k).copied().unwrap_or(-1)))
+                    .map(|k| (k.clone(), old.get(k).copied().unwrap_or(0)))
                     .collect();
                 positions.insert(op.process, new);
             }
@@ -103,12 +110,11 @@ pub(crate) fn worst(a: &Analysis<'_>) -> WorstLag {
                     continue;
                 };
                 let offsets = positions.entry(op.process).or_default();
-                for (key, hi) in max_offsets(a, pos) {
-                    let e = offsets.entry(key).or_insert(hi);
-                    *e = (*e).max(hi);
+                for (key, next) in next_offsets(a, pos) {
+                    let e = offsets.entry(key).or_insert(next);
+                    *e = (*e).max(next);
                 }
-                for (key, &offset) in offsets.iter() {
-                    let next = (offset + 1) as u64;
+                for (key, &next) in offsets.iter() {
                     let known = expired.get(key).and_then(|e| e.known_at(next));
                     let lag = known.map_or(0, |t| invoked.saturating_sub(t));
                     // Jepsen's `max-by` keeps the first of equal maxima.

@@ -144,7 +144,7 @@ impl Report {
         };
         let lag = &self.worst_realtime_lag;
         let staleness = &self.commit_staleness;
-        json!({
+        let mut out = json!({
             "valid?": self.is_valid(),
             "strict-valid?": self.is_strict_valid(),
             "workload": {
@@ -172,8 +172,13 @@ impl Report {
                     })),
                 },
             },
-            "stats": self.stats.to_json(),
-        })
+        });
+        // The statistics sit beside the workload verdict, as `:stats`, `:availability`
+        // and `:net` do in `results.edn`.
+        if let (Some(out), Json::Object(stats)) = (out.as_object_mut(), self.stats.to_json()) {
+            out.extend(stats);
+        }
+        out
     }
 }
 

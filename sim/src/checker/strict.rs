@@ -85,9 +85,10 @@ fn committed_offsets(a: &Analysis<'_>, out: &mut Findings) -> CommitStaleness {
                 };
                 for key in keys {
                     let returned = listed.get(key).copied();
-                    let got = returned.map_or(-1, |o| o as i64);
+                    // Leaving a key out lists nothing: below any floor.
+                    let below = |floor: u64| returned.is_none_or(|r| r < floor);
                     if let Some(floor) = own.get(key)
-                        && got < floor.offset as i64
+                        && below(floor.offset)
                     {
                         out.entry(names::COMMITTED_OFFSET_REGRESSION)
                             .or_default()
@@ -104,9 +105,12 @@ fn committed_offsets(a: &Analysis<'_>, out: &mut Findings) -> CommitStaleness {
                     staleness.listed += 1;
                     if let Some((floor, node)) = all.get(key)
                         && *node != op.node
-                        && got < floor.offset as i64
+                        && below(floor.offset)
                     {
-                        let deficit = (floor.offset as i64 - got) as u64;
+                        let deficit = match returned {
+                            Some(r) => floor.offset - r,
+                            None => floor.offset.saturating_add(1),
+                        };
                         staleness.stale += 1;
                         if deficit > staleness.worst_deficit {
                             staleness.worst_deficit = deficit;
@@ -209,7 +213,11 @@ fn poll_starts(a: &Analysis<'_>, out: &mut Findings) {
                         {
                             check_start(a, key, *requested, first, op, out);
                         }
-                        let hi = pairs.iter().map(|&(o, _)| o + 1).max().unwrap_or(0);
+                        let hi = pairs
+                            .iter()
+                            .map(|&(o, _)| o.saturating_add(1))
+                            .max()
+                            .unwrap_or(0);
                         let slot = next.entry(key.clone()).or_insert(Some(0));
                         if let Some(p) = slot {
                             *p = (*p).max(hi);

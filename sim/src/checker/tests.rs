@@ -723,3 +723,72 @@ fn a_new_key_starts_at_the_listed_committed_offset() {
     };
     assert_eq!((*requested, *first_offset, op.process), (3, 4, 1));
 }
+
+/// Random, messy histories: huge and repeated offsets, values under the wrong keys,
+/// completions without invocations, polls of every type carrying data. The checker must
+/// never panic and must give the same report twice.
+#[test]
+fn random_histories_never_panic() {
+    use crate::history::{F, OpValue, PollResult};
+    use rand_chacha::ChaCha8Rng;
+    use rand_chacha::rand_core::{Rng, SeedableRng};
+
+    let types = [OpType::Invoke, OpType::Ok, OpType::Info, OpType::Fail];
+    for seed in 0..200u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut pick = |n: u64| rng.next_u64() % n;
+        let mut h = Hb::new();
+        let offset = |x: u64| match x % 5 {
+            0 => u64::MAX - x % 3,
+            1 => i64::MAX as u64,
+            _ => x % 8,
+        };
+        for _ in 0..pick(60) {
+            let p = pick(4);
+            let ty = types[pick(4) as usize];
+            let key = Key::new(["a", "b", "c"][pick(3) as usize]);
+            let (f, value) = match pick(4) {
+                0 => {
+                    let o = offset(pick(1000));
+                    let offset = (pick(3) > 0).then_some(o);
+                    (
+                        F::Send,
+                        OpValue::Send {
+                            key,
+                            value: v(pick(6) as i64),
+                            offset,
+                        },
+                    )
+                }
+                1 => {
+                    let mut msgs = PollResult::new();
+                    let pairs = (0..pick(4)).map(|_| (offset(pick(1000)), v(pick(6) as i64)));
+                    msgs.insert(key.clone(), pairs.collect());
+                    let committed = Some([(key, offset(pick(1000)))].into_iter().collect());
+                    (
+                        F::Poll,
+                        OpValue::Poll {
+                            msgs: Some(msgs),
+                            committed,
+                        },
+                    )
+                }
+                2 => {
+                    let committed = Some([(key.clone(), offset(pick(1000)))].into_iter().collect());
+                    let value = OpValue::Assign {
+                        keys: vec![key],
+                        seek_to_beginning: pick(2) == 0,
+                        committed,
+                    };
+                    (F::Assign, value)
+                }
+                _ => (F::Crash, OpValue::Crash),
+            };
+            h.push(p, ty, f, value);
+        }
+        let history = h.build();
+        let (a, b) = (check(&history), check(&history));
+        assert_eq!(a.to_string(), b.to_string(), "seed {seed}");
+        assert_eq!(a.to_json(), b.to_json(), "seed {seed}");
+    }
+}
