@@ -125,7 +125,7 @@ pub fn f_name(f: F) -> &'static str {
     }
 }
 
-/// Renders an op value in Jepsen's notation, cut at [`OpRef::VALUE_MAX`] characters.
+/// Renders an op value in Jepsen's notation, cut at `OpRef::VALUE_MAX` characters.
 fn render_value(value: &OpValue) -> String {
     let full = render_full(value);
     if full.chars().count() <= OpRef::VALUE_MAX {

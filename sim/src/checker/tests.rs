@@ -145,6 +145,20 @@ fn lost_write_below_a_read_value() {
         })
         .collect();
     assert_eq!(lost, [(v(1), Some(0), 2), (v(2), Some(1), 2)]);
+    // The text ends with the anomalies and their first examples; the JSON has Jepsen's
+    // `{:count :errs}` shape under the workload's errors.
+    let text = r.to_string();
+    assert!(text.contains("lost-write: 2 case(s)"), "{text}");
+    assert!(text.ends_with("Analysis invalid!"), "{text}");
+    let json = r.to_json();
+    assert_eq!(json["workload"]["errors"]["lost-write"]["count"], 2);
+    assert_eq!(
+        json["workload"]["errors"]["lost-write"]["errs"][0]["value"],
+        1
+    );
+    assert_eq!(json["workload"]["bad-error-types"][0], "lost-write");
+    assert_eq!(json["stats"]["by-f"]["send"]["ok-count"], 3);
+    assert_eq!(json["valid?"], false);
 }
 
 #[test]
