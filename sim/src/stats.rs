@@ -163,6 +163,14 @@ impl Stats {
             .all(|(_, c)| c.is_valid())
     }
 
+    /// spec: kafka.md 4.6 — Maelstrom's `--availability x` gate: the `Ok` fraction of all
+    /// invocations is at least `x`. Crash ops never succeed, so `1.0` (`total`) cannot
+    /// pass a kafka run that crashed any client; a run without invocations has nothing
+    /// to be unavailable for.
+    pub fn meets_availability(&self, fraction: f64) -> bool {
+        self.ok_fraction.is_none_or(|ok| ok >= fraction)
+    }
+
     /// The functions that make `:stats` invalid.
     pub fn invalid_fs(&self) -> Vec<&'static str> {
         self.by_f
@@ -275,6 +283,38 @@ fn ms(us: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn availability_counts_crashes_as_unavailable() {
+        use crate::history::{Op, OpValue};
+        use replicator_core::NodeId;
+        let op = |index: usize, ty: OpType, f: F| Op {
+            index,
+            time: index as u64,
+            process: 0,
+            ty,
+            f,
+            value: OpValue::Crash,
+            error: None,
+            node: NodeId::new("n0"),
+            is_final: false,
+        };
+        let history = History {
+            ops: vec![
+                op(0, OpType::Invoke, F::Send),
+                op(1, OpType::Ok, F::Send),
+                op(2, OpType::Invoke, F::Crash),
+                op(3, OpType::Info, F::Crash),
+            ],
+            ..History::default()
+        };
+        let stats = Stats::of(&history);
+        assert_eq!(stats.ok_fraction, Some(0.5));
+        assert!(stats.meets_availability(0.5));
+        assert!(!stats.meets_availability(1.0));
+        // Crashes never count against `:stats`.
+        assert!(stats.is_valid());
+    }
 
     #[test]
     fn quantiles_follow_maelstrom_rule() {
