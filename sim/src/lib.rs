@@ -9,8 +9,7 @@
 //! `(time, seq)` queue), [`net`] (latency, inboxes, partitions), [`nemesis`] (partition
 //! shapes), [`services`] (lin-kv, seq-kv, lww-kv, lin-tso), `workload` (the generator),
 //! `client` (Maelstrom's kafka client), [`trace`] (readable lines), [`options`] (flags
-//! and swarm draws), [`report`] (the summary and sweeps).
-
+//! and swarm draws), [`report`] (the summary and sweeps), [`stats`] (run statistics).
 //!
 //! # The command
 //! ```text
@@ -45,5 +44,6 @@ pub mod rng;
 pub mod run;
 pub mod server;
 pub mod services;
+pub mod stats;
 pub mod trace;
 mod workload;

@@ -641,3 +641,19 @@ fn duplicate_keys_in_maps_are_kept_in_wire_order() {
     let expected = [("k", 3), ("j", 0), ("k", 1)].map(|(k, o)| (Key::new(k), Offset(o)));
     assert_eq!(offsets, expected);
 }
+
+#[test]
+fn a_number_out_of_range_still_yields_the_sender() {
+    // serde_json refuses `1e400` where it must read a number, but the salvage pass reads
+    // fields as raw text, so the request can still be answered with error 12.
+    let text = r#"{"src":"c1","dest":"n0","body":{"type":"send","msg_id":5,"key":1e400,"msg":1}}"#;
+    let bad = bad(text);
+    assert!(bad.reason.contains("out of range"), "{}", bad.reason);
+    assert_eq!(bad.src, Some(NodeId::new("c1")));
+    assert_eq!(bad.dest, Some(NodeId::new("n0")));
+    assert_eq!(bad.msg_id, Some(MsgId(5)));
+    assert_eq!(bad.kind.as_deref(), Some("send"));
+    // An out-of-range number in a field the node never reads is no reason to refuse.
+    let text = r#"{"src":"c1","dest":"n0","body":{"type":"send","msg_id":6,"key":"k","msg":1,"x":[1e400]}}"#;
+    assert!(matches!(ok(text).body, Body::Send { .. }));
+}
