@@ -225,7 +225,9 @@ impl Server for SkipsBetweenPolls {
 /// returns, at the next offset, the value the workload will send to that key next (values
 /// are 1, 2, 3, … per key, spec: kafka.md 3.4). When that send arrives, the real node
 /// stores it at exactly that offset, so the log agrees with the fabricated read.
-/// Must cause `G1c-realtime`: the poll completed before the send was invoked.
+/// Must cause `G1c-realtime`: the poll completed before the send was invoked. (A key
+/// that stops being written never gets the predicted send: that read is a
+/// `phantom-value`.)
 struct ReadsTheFuture {
     node: Node,
     /// Per key, how many sends the node has stored: the key's next offset, and the last
@@ -360,7 +362,8 @@ impl Server for CommitsPerClient {
 /// Split brain: a real node whose `init` is rewritten to say it is alone in the cluster,
 /// so that with two nodes each assigns offsets by itself, whatever replication the real
 /// node may one day do. Clients of both nodes write the same keys.
-/// Must cause `inconsistent-offsets` (one offset, two values) and `duplicate`.
+/// Must cause `inconsistent-offsets`: one offset of a key holds one value on each node.
+/// (Not `duplicate`: each value is sent once, to one node, so it sits at one offset.)
 struct Alone {
     node: Node,
 }
@@ -518,7 +521,8 @@ fn reuses_offsets(tampered: Tampered) -> Misplaces {
 /// Gives a client decreasing offsets: offsets are handed out in swapped pairs (1, 0, 3,
 /// 2, …), so a client that sends two messages in a row to a key can get a lower offset
 /// for the second. Every offset is still used once.
-/// Must cause `nonmonotonic-send`.
+/// Must cause `nonmonotonic-send`. (Polls also see an odd offset before the even one
+/// below it is filled, which the checker later sees as skips: `int-poll-skip`, `poll-skip`.)
 fn swaps_offsets(tampered: Tampered) -> Misplaces {
     Misplaces::new(|n| n ^ 1, tampered)
 }
