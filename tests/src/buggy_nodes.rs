@@ -534,6 +534,16 @@ struct Caught {
     tampered: Vec<(Key, Val)>,
 }
 
+/// Every name the report found, with its count (`--nocapture` shows them per seed).
+fn found(report: &Report) -> String {
+    let names = report.anomaly_names().into_iter();
+    names
+        .chain(report.strict_names())
+        .map(|n| format!("{n}×{}", report.count(n)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Runs `options` on `seed` with servers made by `make`.
 fn run_buggy<S: Server + 'static>(
     options: &Options,
@@ -548,11 +558,7 @@ fn run_buggy<S: Server + 'static>(
     let outcome = run::run(&options, &factory(&tampered, make));
     assert_eq!(outcome.failure, None, "seed {seed}: the run itself failed");
     let report = checker::check(&outcome.history);
-    println!(
-        "seed {seed}: anomalies {:?}, strict {:?}",
-        report.anomaly_names(),
-        report.strict_names()
-    );
+    println!("seed {seed}: {}", found(&report));
     let tampered = tampered.borrow().clone();
     assert!(!tampered.is_empty(), "seed {seed}: the bug never fired");
     Caught {
@@ -758,11 +764,7 @@ fn two_nodes_that_each_assign_offsets_alone_are_caught_as_inconsistent_offsets()
         );
         assert_eq!(outcome.failure, None);
         let report = checker::check(&outcome.history);
-        println!(
-            "seed {seed}: anomalies {:?}, strict {:?}",
-            report.anomaly_names(),
-            report.strict_names()
-        );
+        println!("seed {seed}: {}", found(&report));
         assert!(!report.is_valid());
         // Who acknowledged each (key, offset, value): the two nodes hand out the same
         // offsets to different messages.
