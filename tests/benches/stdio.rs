@@ -1,0 +1,330 @@
+//! The stdio benchmark: the release `replicator` binary fed a generated single-node
+//! workload over a pipe, as Maelstrom would feed it, only faster.
+//!
+//! `cargo bench -p replicator-tests --bench stdio [-- OPTIONS]`
+//!
+//! - Throughput: one thread writes the pre-generated lines (init, then 1,000,000 requests,
+//!   half sends and half polls, plus periodic commits), another reads the replies. The
+//!   clock runs from the first write to the last reply. The reply count must match and
+//!   sampled replies must say exactly what a correct node says, so a broken node cannot
+//!   look fast. Peak RSS is VmHWM, read after the last reply and before stdin closes.
+//! - Memory: a run of sends only; what a stored message costs is
+//!   (RSS after the sends − RSS after init) / messages, against payload bytes + 16.
+//!
+//! Options: `--naive` (or `REPLICATOR_BENCH_NAIVE=1`) runs `examples/naive_node.rs`
+//! instead, for comparison; `--runs N` (default 5); `--requests N` (default 1,000,000);
+//! `--memory-requests N` (default 1,000,000); `--no-memory`; `--memory-only`;
+//! `--no-build` (use the binaries as they are); `--bin PATH` (any other node).
+
+mod common;
+
+use common::{Args, Shape, Workload, check_reply, generate, load, spread};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any one run may take before the node is declared stuck.
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn main() {
+    let args = Args::from_env();
+    let naive = args.flag("--naive") || std::env::var_os("REPLICATOR_BENCH_NAIVE").is_some();
+    let runs = args.number("--runs", 5).max(1);
+    let requests = args.number("--requests", 1_000_000);
+    let memory_requests = args.number("--memory-requests", 1_000_000);
+    let bin = match args.rest.iter().position(|a| a == "--bin") {
+        Some(i) => PathBuf::from(args.rest.get(i + 1).expect("--bin takes a path")),
+        None => built_binary(naive, !args.flag("--no-build")),
+    };
+    println!("node: {}", bin.display());
+
+    if !args.flag("--memory-only") {
+        throughput(&bin, runs, requests);
+    }
+    if !args.flag("--no-memory") {
+        memory(&bin, memory_requests);
+    }
+}
+
+/// The path of the node binary, built first unless told not to.
+fn built_binary(naive: bool, build: bool) -> PathBuf {
+    // This bench runs as target/release/deps/stdio-<hash>, so the profile directory is two
+    // levels up, whatever CARGO_TARGET_DIR says.
+    let exe = std::env::current_exe().expect("the bench knows its own path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the bench lives in <target>/<profile>/deps");
+    let (args, path): (&[&str], PathBuf) = if naive {
+        (
+            &["-p", "replicator-tests", "--example", "naive_node"],
+            profile_dir.join("examples").join("naive_node"),
+        )
+    } else {
+        (
+            &["-p", "replicator-io", "--bin", "replicator"],
+            profile_dir.join("replicator"),
+        )
+    };
+    if build {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--release"])
+            .args(args)
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the node failed");
+    }
+    assert!(path.exists(), "{} is missing; build it or drop --no-build", path.display());
+    path
+}
+
+fn throughput(bin: &Path, runs: usize, requests: usize) {
+    let started = Instant::now();
+    let workload = generate(&Shape::standard(requests));
+    let input = workload.all_lines();
+    println!(
+        "workload: {} request lines ({} send, {} poll, {} commit_offsets) after init, \
+         {:.1} MB, {} messages polled, mean payload {:.2} B; generated in {:.2} s",
+        workload.request_count,
+        workload.sends,
+        workload.polls,
+        workload.commits,
+        input.len() as f64 / 1e6,
+        workload.polled_msgs,
+        workload.payload_mean(),
+        started.elapsed().as_secs_f64()
+    );
+    let mut rates = Vec::new();
+    let mut peaks = Vec::new();
+    for run in 1..=runs {
+        let load_before = load();
+        match run_once(bin, &input, &workload) {
+            Ok(result) => {
+                let rate = workload.reply_count() as f64 / result.seconds;
+                println!(
+                    "run {run}: {:.3} s, {:.0} requests/s, peak RSS {:.1} MB, {} replies checked, load {load_before}",
+                    result.seconds,
+                    rate,
+                    result.peak_kb as f64 / 1024.0,
+                    workload.samples.len()
+                );
+                rates.push(rate);
+                peaks.push(result.peak_kb as f64 / 1024.0);
+            }
+            Err(why) => {
+                eprintln!("run {run} FAILED: {why}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let (median, min, max) = spread(&rates);
+    let (peak_median, peak_min, peak_max) = spread(&peaks);
+    println!(
+        "stdio throughput: median {median:.0} requests/s (min {min:.0}, max {max:.0}) over {runs} runs"
+    );
+    println!(
+        "stdio peak RSS (VmHWM): median {peak_median:.1} MB (min {peak_min:.1}, max {peak_max:.1})"
+    );
+}
+
+struct RunResult {
+    seconds: f64,
+    peak_kb: u64,
+}
+
+fn spawn(bin: &Path) -> Result<Child, String> {
+    Command::new(bin)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))
+}
+
+/// Feeds `input` to a fresh node and times it from the first write to the last reply.
+fn run_once(bin: &Path, input: &[u8], workload: &Workload) -> Result<RunResult, String> {
+    let mut child = spawn(bin)?;
+    let pid = child.id();
+    let stdin = child.stdin.take().expect("stdin is piped");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let expected = workload.reply_count();
+    let (done_tx, done_rx) = mpsc::channel();
+    let samples = workload.samples.clone();
+    let reader = thread::spawn(move || read_replies(stdout, expected, &samples, done_tx));
+    let result = thread::scope(|scope| {
+        let writer = scope.spawn(move || {
+            let mut stdin = stdin;
+            let start = Instant::now();
+            let written = stdin.write_all(input);
+            (start, stdin, written)
+        });
+        let waited = done_rx.recv_timeout(RUN_TIMEOUT);
+        // Read the peak before stdin closes, while the node still holds all its state.
+        let peak_kb = proc_status_kb(pid, "VmHWM");
+        if waited.is_err() {
+            // Killing the node also unblocks a writer stuck on a full pipe.
+            let _ = child.kill();
+        }
+        let (start, stdin, written) = writer.join().expect("the writer does not panic");
+        drop(stdin);
+        let Ok(end) = waited else {
+            return Err(format!("no complete set of replies within {RUN_TIMEOUT:?}"));
+        };
+        written.map_err(|e| format!("writing to the node failed: {e}"))?;
+        Ok(RunResult {
+            seconds: end.duration_since(start).as_secs_f64(),
+            peak_kb: peak_kb.ok_or("cannot read VmHWM")?,
+        })
+    });
+    let status = child.wait().map_err(|e| e.to_string())?;
+    let lines = reader.join().expect("the reader does not panic")?;
+    let result = result?;
+    if lines != expected {
+        return Err(format!("{lines} reply lines for {expected} requests"));
+    }
+    if !status.success() {
+        return Err(format!("the node exited with {status}"));
+    }
+    Ok(result)
+}
+
+/// Reads replies until stdout closes, checking the sampled ones, and signals the moment
+/// the `expected`-th line is complete. Returns how many lines came in all.
+fn read_replies(
+    mut stdout: ChildStdout,
+    expected: usize,
+    samples: &[common::Sample],
+    done: mpsc::Sender<Instant>,
+) -> Result<usize, String> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut lines = 0usize;
+    let mut next_sample = 0;
+    // The sampled line being assembled, when it spans reads.
+    let mut current: Vec<u8> = Vec::new();
+    loop {
+        let n = match stdout.read(&mut buf) {
+            Ok(0) => return Ok(lines),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("reading the node's stdout failed: {e}")),
+        };
+        let chunk = &buf[..n];
+        let newlines = chunk.iter().filter(|&&b| b == b'\n').count();
+        let wanted = samples.get(next_sample).map(|s| s.line);
+        // Only a chunk that holds a sampled line is walked line by line.
+        if wanted.is_some_and(|w| w < lines + newlines + 1) {
+            let mut line_no = lines;
+            for piece in chunk.split_inclusive(|&b| b == b'\n') {
+                let complete = piece.last() == Some(&b'\n');
+                if samples.get(next_sample).is_some_and(|s| s.line == line_no) {
+                    current.extend_from_slice(piece);
+                    if complete {
+                        current.pop();
+                        check_reply(&samples[next_sample], &current)?;
+                        current.clear();
+                        next_sample += 1;
+                    }
+                }
+                if complete {
+                    line_no += 1;
+                }
+            }
+        }
+        let before = lines;
+        lines += newlines;
+        if before < expected && lines >= expected {
+            if next_sample < samples.len() {
+                return Err(format!(
+                    "{} sampled replies never came",
+                    samples.len() - next_sample
+                ));
+            }
+            let _ = done.send(Instant::now());
+        }
+    }
+}
+
+/// A `kB` field of /proc/<pid>/status.
+fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Reads from `stdout` until `lines` more newlines have come.
+fn await_lines(stdout: &mut ChildStdout, lines: usize) -> Result<(), String> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut seen = 0;
+    while seen < lines {
+        let n = stdout
+            .read(&mut buf)
+            .map_err(|e| format!("reading the node's stdout failed: {e}"))?;
+        if n == 0 {
+            return Err(format!("stdout closed after {seen} of {lines} replies"));
+        }
+        seen += buf[..n].iter().filter(|&&b| b == b'\n').count();
+    }
+    Ok(())
+}
+
+fn memory(bin: &Path, requests: usize) {
+    let workload = generate(&Shape::sends_only(requests));
+    match memory_once(bin, &workload) {
+        Ok((after_init_kb, after_kb, peak_kb)) => {
+            let per_msg = (after_kb.saturating_sub(after_init_kb) * 1024) as f64
+                / workload.sends.max(1) as f64;
+            let budget = workload.payload_mean() + 16.0;
+            println!(
+                "memory: {} sends over {} keys: RSS {:.1} MB after init, {:.1} MB after \
+                 (peak {:.1} MB); {per_msg:.2} B per stored message vs payload {:.2} B + 16 = \
+                 {budget:.2} B: {}",
+                workload.sends,
+                Shape::sends_only(requests).keys,
+                after_init_kb as f64 / 1024.0,
+                after_kb as f64 / 1024.0,
+                peak_kb as f64 / 1024.0,
+                workload.payload_mean(),
+                if per_msg <= budget { "within" } else { "OVER" },
+            );
+        }
+        Err(why) => {
+            eprintln!("memory run FAILED: {why}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// RSS after init, RSS after every send is answered, and the peak, in kB.
+fn memory_once(bin: &Path, workload: &Workload) -> Result<(u64, u64, u64), String> {
+    let mut child = spawn(bin)?;
+    let pid = child.id();
+    let mut stdin: ChildStdin = child.stdin.take().expect("stdin is piped");
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let result = (|| {
+        stdin.write_all(&workload.init).map_err(|e| e.to_string())?;
+        stdin.flush().map_err(|e| e.to_string())?;
+        await_lines(&mut stdout, 1)?;
+        let after_init = proc_status_kb(pid, "VmRSS").ok_or("cannot read VmRSS")?;
+        let requests = workload.requests.clone();
+        let writer = thread::spawn(move || {
+            let written = stdin.write_all(&requests);
+            (stdin, written)
+        });
+        await_lines(&mut stdout, workload.request_count)?;
+        let after = proc_status_kb(pid, "VmRSS").ok_or("cannot read VmRSS")?;
+        let peak = proc_status_kb(pid, "VmHWM").ok_or("cannot read VmHWM")?;
+        let (stdin, written) = writer.join().expect("the writer does not panic");
+        written.map_err(|e| e.to_string())?;
+        drop(stdin);
+        Ok((after_init, after, peak))
+    })();
+    if result.is_err() {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+    result
+}
