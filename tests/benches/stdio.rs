@@ -14,7 +14,8 @@
 //! Options: `--naive` (or `REPLICATOR_BENCH_NAIVE=1`) runs `examples/naive_node.rs`
 //! instead, for comparison; `--runs N` (default 5); `--requests N` (default 1,000,000);
 //! `--memory-requests N` (default 1,000,000); `--no-memory`; `--memory-only`;
-//! `--no-build` (use the binaries as they are); `--bin PATH` (any other node).
+//! `--no-build` (use the binaries as they are); `--bin PATH` (any other node);
+//! `--dump FILE` (write the throughput workload to FILE and stop, for profiling).
 
 mod common;
 
@@ -40,6 +41,15 @@ fn main() {
         None => built_binary(naive, !args.flag("--no-build")),
     };
     println!("node: {}", bin.display());
+    if let Some(i) = args.rest.iter().position(|a| a == "--dump") {
+        // For profiling: `perf stat -e instructions replicator < FILE > /dev/null`
+        // counts the node's work without this harness's threads in the picture.
+        let path = args.rest.get(i + 1).expect("--dump takes a path");
+        let workload = generate(&Shape::standard(requests));
+        std::fs::write(path, workload.all_lines()).expect("the dump file is writable");
+        println!("wrote {} lines to {path}", workload.reply_count());
+        return;
+    }
 
     if !args.flag("--memory-only") {
         throughput(&bin, runs, requests);
