@@ -14,7 +14,7 @@ use replicator_core::protocol::decode;
 use replicator_core::{Config, Input, Node, Output, Timestamp};
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,10 @@ use std::time::{Duration, Instant};
 const CHUNK_BYTES: usize = 256 * 1024;
 /// Chunks the reader may run ahead of the node; bounds memory when the node is slower.
 const CHUNKS_AHEAD: usize = 8;
+/// Replies are written out once this many bytes are waiting, even in the middle of a
+/// batch: when input arrives faster than the node answers, a batch never ends, and
+/// holding every reply until it did would cost memory and leave the other end waiting.
+const FLUSH_BYTES: usize = 64 * 1024;
 
 const USAGE: &str = "usage: replicator [--seed N] [--poll-msgs-max N] [--poll-bytes-max N]
 Serves Maelstrom's kafka workload on stdin/stdout; logs go to stderr.";
@@ -85,15 +89,26 @@ fn drawn_seed() -> u64 {
     hasher.finish()
 }
 
+/// The reader's channels: full chunks come in on `full`, and emptied ones go back on
+/// `spent` to be filled again, so that reading allocates nothing after the first few
+/// chunks.
+struct Chunks {
+    full: Receiver<Vec<u8>>,
+    spent: SyncSender<Vec<u8>>,
+}
+
 /// Reads stdin in chunks on its own thread, so that the main loop can wait for input and
 /// for the node's next deadline at once. The channel closes at end of input; a read
 /// error is logged and treated as the end.
-fn spawn_reader() -> Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::sync_channel(CHUNKS_AHEAD);
+fn spawn_reader() -> Chunks {
+    let (tx, full) = mpsc::sync_channel(CHUNKS_AHEAD);
+    // Room for every chunk that can exist at once, so returning one never blocks.
+    let (spent, recycled) = mpsc::sync_channel::<Vec<u8>>(CHUNKS_AHEAD + 2);
     thread::spawn(move || {
         let mut stdin = io::stdin().lock();
         loop {
-            let mut chunk = vec![0; CHUNK_BYTES];
+            let mut chunk = recycled.try_recv().unwrap_or_default();
+            chunk.resize(CHUNK_BYTES, 0);
             match stdin.read(&mut chunk) {
                 Ok(0) => return,
                 Ok(n) => {
@@ -110,7 +125,7 @@ fn spawn_reader() -> Receiver<Vec<u8>> {
             }
         }
     });
-    rx
+    Chunks { full, spent }
 }
 
 /// The node, its clock and its buffers.
@@ -120,6 +135,8 @@ struct Driver {
     /// Bytes of an incomplete last line, waiting for the rest.
     partial: Vec<u8>,
     stdout: Vec<u8>,
+    /// The first error writing stdout mid-batch, reported at the batch's end.
+    stdout_error: Option<io::Error>,
     stderr: Vec<u8>,
 }
 
@@ -146,6 +163,9 @@ impl Driver {
             Err(malformed) => Input::Malformed(malformed),
         };
         self.step(now, input);
+        if self.stdout.len() >= FLUSH_BYTES {
+            self.write_stdout();
+        }
     }
 
     /// Steps every complete line of `chunk` (after what was left over from the last one).
@@ -181,16 +201,38 @@ impl Driver {
             stdout.flush()?;
             self.stdout.clear();
         }
+        if let Some(error) = self.stdout_error.take() {
+            return Err(error);
+        }
         Ok(())
+    }
+
+    /// Writes the replies so far in the middle of a batch. An error is kept for the
+    /// batch's [`Driver::flush`] to report, so the node stops at the same point it would
+    /// have without this early write.
+    fn write_stdout(&mut self) {
+        if self.stdout_error.is_none()
+            && let Err(error) = io::stdout().lock().write_all(&self.stdout)
+        {
+            self.stdout_error = Some(error);
+        }
+        self.stdout.clear();
     }
 }
 
-fn run(node: Node, input: Receiver<Vec<u8>>) -> io::Result<()> {
+fn run(node: Node, chunks: Chunks) -> io::Result<()> {
+    let Chunks { full: input, spent } = chunks;
+    // Hands a processed chunk back to the reader. If the reader is gone or has enough
+    // spares, the chunk is simply freed.
+    let recycle = |chunk: Vec<u8>| {
+        let _ = spent.try_send(chunk);
+    };
     let mut driver = Driver {
         node,
         start: Instant::now(),
         partial: Vec::new(),
-        stdout: Vec::with_capacity(CHUNK_BYTES),
+        stdout: Vec::with_capacity(FLUSH_BYTES + CHUNK_BYTES),
+        stdout_error: None,
         stderr: Vec::new(),
     };
     loop {
@@ -205,10 +247,14 @@ fn run(node: Node, input: Receiver<Vec<u8>>) -> io::Result<()> {
         match waited {
             Ok(chunk) => {
                 driver.chunk(&chunk);
-                // Take whatever else is already here before writing: one flush per batch.
+                recycle(chunk);
+                // Take whatever else is already here before flushing: one flush per batch.
                 loop {
                     match input.try_recv() {
-                        Ok(chunk) => driver.chunk(&chunk),
+                        Ok(chunk) => {
+                            driver.chunk(&chunk);
+                            recycle(chunk);
+                        }
                         Err(TryRecvError::Empty) => break,
                         Err(TryRecvError::Disconnected) => {
                             closed = true;
