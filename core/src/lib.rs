@@ -17,6 +17,7 @@ mod ids;
 mod log;
 mod node;
 pub mod protocol;
+mod small;
 mod time;
 
 pub use ids::{Key, MsgId, NodeId, Offset};

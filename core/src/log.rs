@@ -56,7 +56,9 @@ pub(crate) struct Budget {
 impl Logs {
     /// Appends `msg` (valid JSON text) to `key` and returns its offset.
     pub(crate) fn append(&mut self, key: &Key, msg: &str) -> Offset {
-        let log = match self.by_key.get_mut(key.as_str()) {
+        // Looked up by `Key`, not `&str`: comparing keys' bytes skips the UTF-8 check
+        // that borrowing each stored key as a `str` would make.
+        let log = match self.by_key.get_mut(key) {
             Some(log) => log,
             None => self.by_key.entry(key.clone()).or_default(),
         };
@@ -73,22 +75,31 @@ impl Logs {
     /// spec: kafka.md 2.3 — the run is a prefix of the log from the requested offset: no
     /// message skipped, none below the requested offset.
     pub(crate) fn read(&self, key: &Key, from: Offset, budget: &mut Budget) -> Option<MsgRun> {
-        let log = self.by_key.get(key.as_str())?;
-        let mut run: Option<MsgRun> = None;
-        let mut offset = from.0;
-        while offset < log.len() && budget.msgs > 0 {
-            let msg = log.get(offset).expect("offset is below the log's length");
+        let log = self.by_key.get(key)?;
+        // First find how far the budget reaches, then copy that stretch of text at once
+        // into a run allocated to size.
+        let first = from.0;
+        let mut end = first;
+        while end < log.len() && budget.msgs > 0 {
+            let msg = log.get(end).expect("offset is below the log's length");
             if budget.taken && msg.len() > budget.bytes {
                 break;
             }
             budget.msgs -= 1;
             budget.bytes = budget.bytes.saturating_sub(msg.len());
             budget.taken = true;
-            run.get_or_insert_with(|| MsgRun::new(key.clone()))
-                .push_raw(Offset(offset), msg);
-            offset += 1;
+            end += 1;
         }
-        run
+        if end == first {
+            return None;
+        }
+        let (first, end) = (first as usize, end as usize);
+        let text_start = if first == 0 { 0 } else { log.ends[first - 1] };
+        let text = &log.text[text_start as usize..log.ends[end - 1] as usize];
+        let ends = log.ends[first..end]
+            .iter()
+            .map(|e| (e - text_start) as usize);
+        Some(MsgRun::from_parts(key.clone(), first as u64, text, ends))
     }
 
     /// Messages over all keys.

@@ -25,7 +25,10 @@ fn main() {
     let requests = args.number("--requests", 1_000_000);
     let workload = generate(&common::Shape::standard(requests));
     let input = workload.all_lines();
-    let lines: Vec<&[u8]> = input.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&[u8]> = input
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
     assert_eq!(lines.len(), workload.reply_count(), "one line per request");
     let messages: Vec<Message> = lines
         .iter()
@@ -52,7 +55,10 @@ fn main() {
         let mut sent = 0usize;
         for (i, message) in batch.into_iter().enumerate() {
             let outputs = node.step(Timestamp(i as u64), Input::Message(message));
-            sent += outputs.iter().filter(|o| matches!(o, Output::Send(_))).count();
+            sent += outputs
+                .iter()
+                .filter(|o| matches!(o, Output::Send(_)))
+                .count();
             black_box(outputs);
         }
         let seconds = started.elapsed().as_secs_f64();

@@ -88,7 +88,11 @@ fn built_binary(naive: bool, build: bool) -> PathBuf {
             .expect("cargo runs");
         assert!(status.success(), "building the node failed");
     }
-    assert!(path.exists(), "{} is missing; build it or drop --no-build", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing; build it or drop --no-build",
+        path.display()
+    );
     path
 }
 

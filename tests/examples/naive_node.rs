@@ -30,7 +30,9 @@ fn main() -> std::io::Result<()> {
                 json!({"type": "init_ok"})
             }
             "send" => {
-                let log = logs.entry(body["key"].as_str().unwrap_or("").into()).or_default();
+                let log = logs
+                    .entry(body["key"].as_str().unwrap_or("").into())
+                    .or_default();
                 log.push(body["msg"].clone());
                 json!({"type": "send_ok", "offset": log.len() - 1})
             }
@@ -39,8 +41,10 @@ fn main() -> std::io::Result<()> {
                 for (key, from) in body["offsets"].as_object().into_iter().flatten() {
                     let log = logs.get(key).map_or(&[][..], Vec::as_slice);
                     let from = (from.as_u64().unwrap_or(0) as usize).min(log.len());
-                    let run: Vec<Value> =
-                        (from..).zip(&log[from..]).map(|(o, m)| json!([o, m])).collect();
+                    let run: Vec<Value> = (from..)
+                        .zip(&log[from..])
+                        .map(|(o, m)| json!([o, m]))
+                        .collect();
                     if !run.is_empty() {
                         msgs.insert(key.clone(), Value::Array(run));
                     }
@@ -56,14 +60,20 @@ fn main() -> std::io::Result<()> {
             "list_committed_offsets" => {
                 let keys = body["keys"].as_array().into_iter().flatten();
                 let offsets: Map<String, Value> = keys
-                    .filter_map(|k| Some((k.as_str()?.to_string(), committed.get(k.as_str()?)?.clone())))
+                    .filter_map(|k| {
+                        Some((k.as_str()?.to_string(), committed.get(k.as_str()?)?.clone()))
+                    })
                     .collect();
                 json!({"type": "list_committed_offsets_ok", "offsets": offsets})
             }
             _ => continue,
         };
         reply["in_reply_to"] = body["msg_id"].clone();
-        writeln!(out, "{}", json!({"src": me, "dest": msg["src"], "body": reply}))?;
+        writeln!(
+            out,
+            "{}",
+            json!({"src": me, "dest": msg["src"], "body": reply})
+        )?;
         if input.buffer().is_empty() {
             out.flush()?;
         }

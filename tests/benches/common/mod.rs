@@ -171,7 +171,10 @@ fn shuffle(rng: &mut ChaCha8Rng, items: &mut [usize]) {
 
 /// Generates the workload `shape` describes.
 pub fn generate(shape: &Shape) -> Workload {
-    assert!(shape.keys > 0 && shape.clients > 0, "a workload needs keys and clients");
+    assert!(
+        shape.keys > 0 && shape.clients > 0,
+        "a workload needs keys and clients"
+    );
     let mut rng = ChaCha8Rng::seed_from_u64(shape.seed);
     // Each key's log length; message `o` of every key is the payload `o + 1`, the per-key
     // counter Maelstrom's generator uses (spec: kafka.md 3.4).
@@ -216,8 +219,8 @@ pub fn generate(shape: &Shape) -> Workload {
             deal_keys(&mut rng, &mut clients, shape.keys, &committed);
         }
         let c = below(&mut rng, shape.clients);
-        let sample = i + 1 == shape.requests
-            || (shape.sample_every > 0 && i % shape.sample_every == 0);
+        let sample =
+            i + 1 == shape.requests || (shape.sample_every > 0 && i % shape.sample_every == 0);
         let client = &mut clients[c];
         let msg_id = client.next_msg_id;
         client.next_msg_id += 1;
@@ -452,7 +455,10 @@ impl Args {
     /// Reads the process arguments.
     pub fn from_env() -> Args {
         Args {
-            rest: std::env::args().skip(1).filter(|a| a != "--bench").collect(),
+            rest: std::env::args()
+                .skip(1)
+                .filter(|a| a != "--bench")
+                .collect(),
         }
     }
 
