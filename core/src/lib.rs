@@ -20,6 +20,9 @@ pub mod protocol;
 mod small;
 mod time;
 
+#[cfg(test)]
+mod tests;
+
 pub use ids::{Key, MsgId, NodeId, Offset};
 pub use node::{Config, ConfigError, Input, Node, Output};
 pub use protocol::{Body, ErrorCode, Malformed, Message, MsgRun, Payload};

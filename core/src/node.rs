@@ -276,8 +276,13 @@ impl Node {
                 in_reply_to: None,
                 ..
             } => {
-                // spec: kafka.md 2.7 — an unknown request type gets error 10.
+                // spec: kafka.md 2.7 — an unknown request type gets error 10. It is logged
+                // too, like every other rejected input: an unknown type from Maelstrom
+                // means a protocol mismatch, and stderr is where one would look for it.
                 let text = format!("this node does not support messages of type {kind:?}");
+                out.push(Output::Log(format!(
+                    "answered a {kind:?} from {src} with error 10"
+                )));
                 out.push(serving.reply(src, error(msg_id, ErrorCode::NOT_SUPPORTED, text)));
             }
             other => {

@@ -1,2 +1,7 @@
 //! Replicator's integration tests, in one test binary (one binary links once; see
 //! STYLE.md). Each module covers one concern.
+
+#[cfg(test)]
+mod bin_path;
+#[cfg(test)]
+mod stdio;

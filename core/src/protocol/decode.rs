@@ -127,20 +127,35 @@ fn salvage(line: &[u8], error: serde_json::Error) -> Malformed {
     } else {
         format!("invalid message: {error}")
     };
-    let value: Option<serde_json::Value> = serde_json::from_slice(line).ok();
-    let field = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(NodeId::new);
-    let body = value.as_ref().and_then(|v| v.get("body"));
+    // Read the address fields as raw text: a raw value only has to be well-formed JSON,
+    // so a line that failed on a number out of range elsewhere (`"key": 1e400`) or on a
+    // repeated field still yields its sender and msg_id, and gets its error 12. Where a
+    // field repeats, the last one counts, as in most JSON readers.
+    fn last<'a>(entries: &Entries<'a, &'a RawValue>, name: &str) -> Option<&'a RawValue> {
+        entries
+            .0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| *v)
+    }
+    fn text(raw: Option<&RawValue>) -> Option<String> {
+        raw.and_then(|r| serde_json::from_str::<String>(r.get()).ok())
+    }
+    let top: Option<Entries<'_, &RawValue>> = serde_json::from_slice(line).ok();
+    let body: Option<Entries<'_, &RawValue>> = top
+        .as_ref()
+        .and_then(|t| last(t, "body"))
+        .and_then(|b| serde_json::from_str(b.get()).ok());
+    let top_field = |name| top.as_ref().and_then(|t| last(t, name));
+    let body_field = |name| body.as_ref().and_then(|b| last(b, name));
     Malformed {
-        src: field(value.as_ref().and_then(|v| v.get("src"))),
-        dest: field(value.as_ref().and_then(|v| v.get("dest"))),
-        msg_id: body
-            .and_then(|b| b.get("msg_id"))
-            .and_then(|m| m.as_u64())
+        src: text(top_field("src")).map(|s| NodeId::new(&s)),
+        dest: text(top_field("dest")).map(|s| NodeId::new(&s)),
+        msg_id: body_field("msg_id")
+            .and_then(|m| serde_json::from_str::<u64>(m.get()).ok())
             .map(MsgId),
-        kind: body
-            .and_then(|b| b.get("type"))
-            .and_then(|t| t.as_str())
-            .map(str::to_string),
+        kind: text(body_field("type")),
         reason,
     }
 }

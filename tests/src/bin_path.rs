@@ -1,0 +1,56 @@
+//! The path of the real `replicator` binary, built once per test process.
+//!
+//! The tests crate is not the binary's package, so Cargo does not hand it
+//! `CARGO_BIN_EXE_replicator`. Instead the first test that needs the binary runs
+//! `cargo build --release -p replicator-io --bin replicator` from the workspace root, with
+//! the same `cargo` that runs the tests (`CARGO`) and the same environment, so
+//! `CARGO_TARGET_DIR` and any Cargo config are honoured. The path is read from Cargo's
+//! JSON messages rather than guessed, and a `OnceLock` makes parallel tests share one
+//! build.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// The release `replicator` binary, built on first use.
+pub fn replicator() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(build)
+}
+
+fn build() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate sits inside the workspace");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "replicator-io",
+            "--bin",
+            "replicator",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("cargo could not be started");
+    assert!(
+        output.status.success(),
+        "building the replicator binary failed: {}",
+        output.status
+    );
+    // Each stdout line is one JSON message; the binary's artifact names its executable.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let path = stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "replicator")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("cargo reported no executable for the replicator binary");
+    assert!(path.is_file(), "{} does not exist", path.display());
+    path
+}
