@@ -56,6 +56,11 @@ pub fn decode(line: &[u8]) -> Result<Message, Malformed> {
     {
         return Ok(message);
     }
+    decode_full(line)
+}
+
+/// The full decoder: every line, every field read leniently and checked by hand.
+pub(super) fn decode_full(line: &[u8]) -> Result<Message, Malformed> {
     let wire: WireEnvelope<'_> = match serde_json::from_slice(line) {
         Ok(wire) => wire,
         Err(error) => return Err(salvage(line, error)),

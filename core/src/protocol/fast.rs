@@ -235,3 +235,123 @@ impl<'de> Deserialize<'de> for Field {
         d.deserialize_identifier(FieldVisitor)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::decode;
+    use crate::protocol::decode::decode_full;
+
+    /// Request bodies built from usual and unusual values of every field the fast path
+    /// reads, plus fields it must leave to the full decoder. Every line the fast path
+    /// accepts must decode to the same message through the full decoder, and the usual
+    /// shapes must be accepted, or the fast path would be dead code.
+    #[test]
+    fn fast_path_agrees_with_the_full_decoder() {
+        let kinds = [
+            r#""send""#,
+            r#""poll""#,
+            r#""commit_offsets""#,
+            r#""init""#,
+            r#""po\u006cl""#,
+            "5",
+        ];
+        let msg_ids = [
+            "7",
+            "0",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-1",
+            "-0",
+            "1.0",
+            r#""7""#,
+            "null",
+        ];
+        let keys = [
+            r#""k""#,
+            r#""42""#,
+            r#""a longer key than twenty-two bytes""#,
+            r#""k\n""#,
+            "5",
+            "null",
+        ];
+        let msgs = ["1", "null", r#"{"a":[1,2.5,"x"]}"#, r#""s""#];
+        let offsets = [
+            "{}",
+            r#"{"a":1,"b":0}"#,
+            r#"{"a":1,"a":0}"#,
+            r#"{"a":9223372036854775807}"#,
+            r#"{"a":9223372036854775808}"#,
+            r#"{"a":-1}"#,
+            r#"{"a":1.5}"#,
+            r#"{"\u0061":1}"#,
+            "[]",
+            "null",
+        ];
+        let extras = [
+            "",
+            r#","in_reply_to":3"#,
+            r#","x":[1,{"y":2}]"#,
+            r#","src":"c9""#,
+        ];
+        let mut lines = Vec::new();
+        for kind in kinds {
+            for msg_id in msg_ids {
+                for extra in extras {
+                    let head = format!(r#""type":{kind},"msg_id":{msg_id}{extra}"#);
+                    for key in keys {
+                        for msg in msgs {
+                            lines.push(format!(r#"{{{head},"key":{key},"msg":{msg}}}"#));
+                        }
+                        lines.push(format!(r#"{{{head},"key":{key}}}"#));
+                    }
+                    for offsets in offsets {
+                        lines.push(format!(r#"{{{head},"offsets":{offsets}}}"#));
+                        lines.push(format!(r#"{{"offsets":{offsets},{head},"key":"k"}}"#));
+                    }
+                    lines.push(format!(r#"{{{head},"key":"k","msg":1,"msg":2}}"#));
+                    lines.push(format!(r#"{{{head},"msg":1}}"#));
+                }
+            }
+        }
+        let bodies = std::mem::take(&mut lines);
+        let envelopes = [
+            r#"{"id":1,"src":"c1","dest":"n0","body":BODY}"#,
+            r#"{"body":BODY,"dest":"n0","src":"c1"}"#,
+            r#" {"src":"c1","dest":"n0","body":BODY} "#,
+            r#"{"src":"c1","dest":"n0","body":BODY,"id":{"x":[1]}}"#,
+            r#"{"src":"c\u0031","dest":"n0","body":BODY}"#,
+            r#"{"src":"c1","dest":"n0","dest":"n0","body":BODY}"#,
+            r#"{"src":"c1","dest":"n0","body":BODY} x"#,
+            r#"["c1","n0",BODY]"#,
+            r#"{"src":1,"dest":"n0","body":BODY}"#,
+        ];
+        for (i, body) in bodies.iter().enumerate() {
+            // Every body in the first envelope; a sample of them in the others.
+            for envelope in envelopes
+                .iter()
+                .take(if i % 7 == 0 { envelopes.len() } else { 1 })
+            {
+                lines.push(envelope.replace("BODY", body));
+            }
+        }
+        let mut fast = 0;
+        for line in &lines {
+            if let Some(message) = decode(line) {
+                assert_eq!(decode_full(line.as_bytes()), Ok(message), "{line}");
+                fast += 1;
+            }
+        }
+        for usual in [
+            r#"{"id":3,"src":"c1","dest":"n0","body":{"type":"send","key":"9","msg":3,"msg_id":17}}"#,
+            r#"{"id":4,"src":"c1","dest":"n0","body":{"type":"poll","offsets":{"3":5,"7":0},"msg_id":13}}"#,
+            r#"{"id":5,"src":"c1","dest":"n0","body":{"type":"commit_offsets","offsets":{"3":8},"msg_id":14}}"#,
+        ] {
+            assert!(decode(usual).is_some(), "{usual} should take the fast path");
+        }
+        assert!(
+            fast > 100 && fast < lines.len() / 2,
+            "{fast} of {} lines took the fast path",
+            lines.len()
+        );
+    }
+}
