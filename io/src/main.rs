@@ -6,9 +6,10 @@
 //! about the log: every line goes to the node, malformed ones included, and the node says
 //! what to answer. It never exits on bad input, and exits 0 when stdin closes.
 //!
-//! Throughput comes from batching, not from cleverness: stdin is read in large chunks on
-//! a reader thread, every complete line in hand is stepped through the node, and stdout
-//! is written and flushed once per batch rather than once per line.
+//! Throughput comes from batching and one pipeline stage: a reader thread reads stdin in
+//! large chunks and decodes every complete line while the main thread steps the node
+//! through the previous batch and encodes its replies; stdout is written every 64 KiB
+//! and flushed once per burst of input rather than once per line.
 
 use replicator_core::protocol::decode;
 use replicator_core::{Config, Input, Node, Output, Timestamp};
@@ -20,8 +21,9 @@ use std::time::{Duration, Instant};
 
 /// Bytes asked of stdin per read.
 const CHUNK_BYTES: usize = 256 * 1024;
-/// Chunks the reader may run ahead of the node; bounds memory when the node is slower.
-const CHUNKS_AHEAD: usize = 8;
+/// Decoded batches the reader may run ahead of the node; bounds memory when the node is
+/// slower.
+const BATCHES_AHEAD: usize = 8;
 /// Replies are written out once this many bytes are waiting, even in the middle of a
 /// batch: when input arrives faster than the node answers, a batch never ends, and
 /// holding every reply until it did would cost memory and leave the other end waiting.
@@ -89,51 +91,86 @@ fn drawn_seed() -> u64 {
     hasher.finish()
 }
 
-/// The reader's channels: full chunks come in on `full`, and emptied ones go back on
-/// `spent` to be filled again, so that reading allocates nothing after the first few
-/// chunks.
-struct Chunks {
-    full: Receiver<Vec<u8>>,
-    spent: SyncSender<Vec<u8>>,
+/// The lines of one read from stdin, decoded.
+type Batch = Vec<Input>;
+
+/// The reader's channels: decoded batches come in on `full`, and emptied ones go back on
+/// `spent` to be filled again, so that batches stop allocating once the first few exist.
+struct Batches {
+    full: Receiver<Batch>,
+    spent: SyncSender<Batch>,
 }
 
-/// Reads stdin in chunks on its own thread, so that the main loop can wait for input and
-/// for the node's next deadline at once. The channel closes at end of input; a read
-/// error is logged and treated as the end.
-fn spawn_reader() -> Chunks {
-    let (tx, full) = mpsc::sync_channel(CHUNKS_AHEAD);
-    // Room for every chunk that can exist at once, so returning one never blocks.
-    let (spent, recycled) = mpsc::sync_channel::<Vec<u8>>(CHUNKS_AHEAD + 2);
+/// Reads stdin in chunks on its own thread, cuts it into lines and decodes them, so that
+/// the main loop can wait for input and for the node's next deadline at once, and so that
+/// decoding (the larger half of the work per line) runs beside stepping and encoding
+/// rather than before them. Decoding is a pure function of the line, so where it runs
+/// changes nothing but speed. The channel closes at end of input; a read error is logged
+/// and treated as the end.
+fn spawn_reader() -> Batches {
+    let (tx, full) = mpsc::sync_channel(BATCHES_AHEAD);
+    // Room for every batch that can exist at once, so returning one never blocks.
+    let (spent, recycled) = mpsc::sync_channel::<Batch>(BATCHES_AHEAD + 2);
     thread::spawn(move || {
         let mut stdin = io::stdin().lock();
+        let mut chunk = vec![0; CHUNK_BYTES];
+        // Bytes of an incomplete last line, waiting for the rest.
+        let mut partial = Vec::new();
+        let mut batch = Batch::new();
         loop {
-            let mut chunk = recycled.try_recv().unwrap_or_default();
-            chunk.resize(CHUNK_BYTES, 0);
-            match stdin.read(&mut chunk) {
-                Ok(0) => return,
-                Ok(n) => {
-                    chunk.truncate(n);
-                    if tx.send(chunk).is_err() {
-                        return;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            let n = match stdin.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     eprintln!("replicator: reading stdin failed, treating it as closed: {e}");
+                    break;
+                }
+            };
+            let mut rest = &chunk[..n];
+            if !partial.is_empty() {
+                let Some(end) = find_newline(rest) else {
+                    partial.extend_from_slice(rest);
+                    continue;
+                };
+                partial.extend_from_slice(&rest[..end]);
+                batch.push(decode_line(&partial));
+                partial.clear();
+                rest = &rest[end + 1..];
+            }
+            while let Some(end) = find_newline(rest) {
+                batch.push(decode_line(&rest[..end]));
+                rest = &rest[end + 1..];
+            }
+            partial.extend_from_slice(rest);
+            if !batch.is_empty() {
+                if tx.send(batch).is_err() {
                     return;
                 }
+                batch = recycled.try_recv().unwrap_or_default();
             }
         }
+        // A last line without its newline still counts.
+        if !partial.iter().all(u8::is_ascii_whitespace) {
+            batch.push(decode_line(&partial));
+            let _ = tx.send(batch);
+        }
     });
-    Chunks { full, spent }
+    Batches { full, spent }
+}
+
+/// What a line is to the node: a message, or a malformed line it may still answer.
+fn decode_line(line: &[u8]) -> Input {
+    match decode(line) {
+        Ok(message) => Input::Message(message),
+        Err(malformed) => Input::Malformed(malformed),
+    }
 }
 
 /// The node, its clock and its buffers.
 struct Driver {
     node: Node,
     start: Instant,
-    /// Bytes of an incomplete last line, waiting for the rest.
-    partial: Vec<u8>,
     stdout: Vec<u8>,
     /// The first error writing stdout mid-batch, reported at the batch's end.
     stdout_error: Option<io::Error>,
@@ -157,36 +194,15 @@ impl Driver {
         }
     }
 
-    fn line(&mut self, now: Timestamp, line: &[u8]) {
-        let input = match decode(line) {
-            Ok(message) => Input::Message(message),
-            Err(malformed) => Input::Malformed(malformed),
-        };
-        self.step(now, input);
-        if self.stdout.len() >= FLUSH_BYTES {
-            self.write_stdout();
-        }
-    }
-
-    /// Steps every complete line of `chunk` (after what was left over from the last one).
-    fn chunk(&mut self, chunk: &[u8]) {
+    /// Steps every input of a batch, writing replies out as they pile up.
+    fn batch(&mut self, batch: &mut Batch) {
         let now = self.now();
-        let mut rest = chunk;
-        if !self.partial.is_empty() {
-            let Some(end) = find_newline(rest) else {
-                self.partial.extend_from_slice(rest);
-                return;
-            };
-            let mut line = std::mem::take(&mut self.partial);
-            line.extend_from_slice(&rest[..end]);
-            self.line(now, &line);
-            rest = &rest[end + 1..];
+        for input in batch.drain(..) {
+            self.step(now, input);
+            if self.stdout.len() >= FLUSH_BYTES {
+                self.write_stdout();
+            }
         }
-        while let Some(end) = find_newline(rest) {
-            self.line(now, &rest[..end]);
-            rest = &rest[end + 1..];
-        }
-        self.partial.extend_from_slice(rest);
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -242,18 +258,17 @@ fn find_newline(bytes: &[u8]) -> Option<usize> {
     tail.iter().position(|&b| b == b'\n').map(|i| at + i)
 }
 
-fn run(node: Node, chunks: Chunks) -> io::Result<()> {
-    let Chunks { full: input, spent } = chunks;
-    // Hands a processed chunk back to the reader. If the reader is gone or has enough
-    // spares, the chunk is simply freed.
-    let recycle = |chunk: Vec<u8>| {
-        let _ = spent.try_send(chunk);
+fn run(node: Node, batches: Batches) -> io::Result<()> {
+    let Batches { full: input, spent } = batches;
+    // Hands an emptied batch back to the reader. If the reader is gone or has enough
+    // spares, the batch is simply freed.
+    let recycle = |batch: Batch| {
+        let _ = spent.try_send(batch);
     };
     let mut driver = Driver {
         node,
         start: Instant::now(),
-        partial: Vec::new(),
-        stdout: Vec::with_capacity(FLUSH_BYTES + CHUNK_BYTES),
+        stdout: Vec::with_capacity(2 * FLUSH_BYTES),
         stdout_error: None,
         stderr: Vec::new(),
     };
@@ -267,15 +282,15 @@ fn run(node: Node, chunks: Chunks) -> io::Result<()> {
         };
         let mut closed = false;
         match waited {
-            Ok(chunk) => {
-                driver.chunk(&chunk);
-                recycle(chunk);
-                // Take whatever else is already here before flushing: one flush per batch.
+            Ok(mut batch) => {
+                driver.batch(&mut batch);
+                recycle(batch);
+                // Take whatever else is already here before flushing: one flush per burst.
                 loop {
                     match input.try_recv() {
-                        Ok(chunk) => {
-                            driver.chunk(&chunk);
-                            recycle(chunk);
+                        Ok(mut batch) => {
+                            driver.batch(&mut batch);
+                            recycle(batch);
                         }
                         Err(TryRecvError::Empty) => break,
                         Err(TryRecvError::Disconnected) => {
@@ -292,17 +307,11 @@ fn run(node: Node, chunks: Chunks) -> io::Result<()> {
         if driver.node.next_deadline().is_some_and(|d| d <= now) {
             driver.step(now, Input::Tick);
         }
+        driver.flush()?;
         if closed {
-            // A last line without its newline still counts.
-            let last = std::mem::take(&mut driver.partial);
-            if !last.iter().all(u8::is_ascii_whitespace) {
-                driver.line(now, &last);
-            }
-            driver.flush()?;
             eprintln!("replicator: stdin closed, exiting");
             return Ok(());
         }
-        driver.flush()?;
     }
 }
 
