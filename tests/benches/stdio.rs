@@ -13,7 +13,8 @@
 //!
 //! Options: `--naive` (or `REPLICATOR_BENCH_NAIVE=1`) runs `examples/naive_node.rs`
 //! instead, for comparison; `--runs N` (default 5); `--requests N` (default 1,000,000);
-//! `--memory-requests N` (default 1,000,000); `--no-memory`; `--memory-only`;
+//! `--memory-requests N` (default 1,000,000); `--memory-keys N` (default 100);
+//! `--no-memory`; `--memory-only`;
 //! `--no-build` (use the binaries as they are); `--bin PATH` (any other node);
 //! `--dump FILE` (write the throughput workload to FILE and stop, for profiling).
 
@@ -55,7 +56,8 @@ fn main() {
         throughput(&bin, runs, requests);
     }
     if !args.flag("--no-memory") {
-        memory(&bin, memory_requests);
+        let keys = args.number("--memory-keys", 100).max(1);
+        memory(&bin, memory_requests, keys);
     }
 }
 
@@ -285,8 +287,12 @@ fn await_lines(stdout: &mut ChildStdout, lines: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn memory(bin: &Path, requests: usize) {
-    let workload = generate(&Shape::sends_only(requests));
+fn memory(bin: &Path, requests: usize, keys: usize) {
+    let shape = Shape {
+        keys,
+        ..Shape::sends_only(requests)
+    };
+    let workload = generate(&shape);
     match memory_once(bin, &workload) {
         Ok((after_init_kb, after_kb, peak_kb)) => {
             let per_msg = (after_kb.saturating_sub(after_init_kb) * 1024) as f64
@@ -297,7 +303,7 @@ fn memory(bin: &Path, requests: usize) {
                  (peak {:.1} MB); {per_msg:.2} B per stored message vs payload {:.2} B + 16 = \
                  {budget:.2} B: {}",
                 workload.sends,
-                Shape::sends_only(requests).keys,
+                shape.keys,
                 after_init_kb as f64 / 1024.0,
                 after_kb as f64 / 1024.0,
                 peak_kb as f64 / 1024.0,
