@@ -171,6 +171,8 @@ fn decode_line(line: &[u8]) -> Input {
 struct Driver {
     node: Node,
     start: Instant,
+    /// The outputs of one step, reused from step to step.
+    outputs: Vec<Output>,
     stdout: Vec<u8>,
     /// The first error writing stdout mid-batch, reported at the batch's end.
     stdout_error: Option<io::Error>,
@@ -183,7 +185,8 @@ impl Driver {
     }
 
     fn step(&mut self, now: Timestamp, input: Input) {
-        for output in self.node.step(now, input) {
+        self.node.step_into(now, input, &mut self.outputs);
+        for output in self.outputs.drain(..) {
             match output {
                 Output::Send(message) => message.encode(&mut self.stdout),
                 Output::Log(line) => {
@@ -268,6 +271,7 @@ fn run(node: Node, batches: Batches) -> io::Result<()> {
     let mut driver = Driver {
         node,
         start: Instant::now(),
+        outputs: Vec::new(),
         stdout: Vec::with_capacity(2 * FLUSH_BYTES),
         stdout_error: None,
         stderr: Vec::new(),
