@@ -6,15 +6,18 @@
 //! about the log: every line goes to the node, malformed ones included, and the node says
 //! what to answer. It never exits on bad input, and exits 0 when stdin closes.
 //!
-//! Throughput comes from batching and one pipeline stage: a reader thread reads stdin in
-//! large chunks and decodes every complete line while the main thread steps the node
-//! through the previous batch and encodes its replies; stdout is written every 64 KiB
-//! and flushed once per burst of input rather than once per line.
+//! Throughput comes from batching and a second thread: a reader thread reads stdin in
+//! large chunks and decodes lines while the main thread steps the node through the
+//! previous batch and encodes its replies (the two share decoding, see [`spawn_reader`]);
+//! stdout is written every 64 KiB and flushed once per burst of input rather than once
+//! per line.
 
 use replicator_core::protocol::decode;
 use replicator_core::{Config, Input, Node, Output, Timestamp};
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -91,32 +94,52 @@ fn drawn_seed() -> u64 {
     hasher.finish()
 }
 
-/// The lines of one read from stdin, decoded.
-type Batch = Vec<Input>;
+/// The lines of one read from stdin, in order: first those the reader decoded, then
+/// those it left for the main thread to decode.
+#[derive(Default)]
+struct Batch {
+    decoded: Vec<Input>,
+    /// Complete lines, each ending in `\n`.
+    raw: Vec<u8>,
+}
 
-/// The reader's channels: decoded batches come in on `full`, and emptied ones go back on
-/// `spent` to be filled again, so that batches stop allocating once the first few exist.
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.decoded.is_empty() && self.raw.is_empty()
+    }
+}
+
+/// The reader's channels: batches come in on `full`, and emptied ones go back on `spent`
+/// to be filled again, so that batches stop allocating once the first few exist.
+/// `unfinished` counts the batches sent and not yet stepped through.
 struct Batches {
     full: Receiver<Batch>,
     spent: SyncSender<Batch>,
+    unfinished: Arc<AtomicUsize>,
 }
 
-/// Reads stdin in chunks on its own thread, cuts it into lines and decodes them, so that
-/// the main loop can wait for input and for the node's next deadline at once, and so that
-/// decoding (the larger half of the work per line) runs beside stepping and encoding
-/// rather than before them. Decoding is a pure function of the line, so where it runs
-/// changes nothing but speed. The channel closes at end of input; a read error is logged
-/// and treated as the end.
+/// Reads stdin in chunks on its own thread and cuts it into lines, so that the main loop
+/// can wait for input and for the node's next deadline at once.
+///
+/// Decoding, over half of the work per line, is shared between the two threads so that
+/// both cores can work: while the main thread is busy, the reader decodes the lines it
+/// reads, so a decoded batch is ready when the main thread finishes; when the main thread
+/// has finished everything sent to it, it is idle, and the reader hands it the next lines
+/// raw to decode itself. Decoding is a pure function of the line and the order of lines
+/// never changes, so who decodes a line changes nothing but speed. The channel closes at
+/// end of input; a read error is logged and treated as the end.
 fn spawn_reader() -> Batches {
     let (tx, full) = mpsc::sync_channel(BATCHES_AHEAD);
     // Room for every batch that can exist at once, so returning one never blocks.
     let (spent, recycled) = mpsc::sync_channel::<Batch>(BATCHES_AHEAD + 2);
+    let unfinished = Arc::new(AtomicUsize::new(0));
+    let sent = Arc::clone(&unfinished);
     thread::spawn(move || {
         let mut stdin = io::stdin().lock();
         let mut chunk = vec![0; CHUNK_BYTES];
         // Bytes of an incomplete last line, waiting for the rest.
         let mut partial = Vec::new();
-        let mut batch = Batch::new();
+        let mut batch = Batch::default();
         loop {
             let n = match stdin.read(&mut chunk) {
                 Ok(0) => break,
@@ -134,16 +157,26 @@ fn spawn_reader() -> Batches {
                     continue;
                 };
                 partial.extend_from_slice(&rest[..end]);
-                batch.push(decode_line(&partial));
+                batch.decoded.push(decode_line(&partial));
                 partial.clear();
                 rest = &rest[end + 1..];
             }
-            while let Some(end) = find_newline(rest) {
-                batch.push(decode_line(&rest[..end]));
-                rest = &rest[end + 1..];
+            let complete = rest
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |last| last + 1);
+            if sent.load(Ordering::Acquire) == 0 {
+                batch.raw.extend_from_slice(&rest[..complete]);
+            } else {
+                let mut lines = &rest[..complete];
+                while let Some(end) = find_newline(lines) {
+                    batch.decoded.push(decode_line(&lines[..end]));
+                    lines = &lines[end + 1..];
+                }
             }
-            partial.extend_from_slice(rest);
+            partial.extend_from_slice(&rest[complete..]);
             if !batch.is_empty() {
+                sent.fetch_add(1, Ordering::AcqRel);
                 if tx.send(batch).is_err() {
                     return;
                 }
@@ -152,11 +185,16 @@ fn spawn_reader() -> Batches {
         }
         // A last line without its newline still counts.
         if !partial.iter().all(u8::is_ascii_whitespace) {
-            batch.push(decode_line(&partial));
+            batch.decoded.push(decode_line(&partial));
+            sent.fetch_add(1, Ordering::AcqRel);
             let _ = tx.send(batch);
         }
     });
-    Batches { full, spent }
+    Batches {
+        full,
+        spent,
+        unfinished,
+    }
 }
 
 /// What a line is to the node: a message, or a malformed line it may still answer.
@@ -197,14 +235,25 @@ impl Driver {
         }
     }
 
-    /// Steps every input of a batch, writing replies out as they pile up.
+    /// Steps every line of a batch, decoding those the reader left raw, and writes
+    /// replies out as they pile up. Leaves the batch empty.
     fn batch(&mut self, batch: &mut Batch) {
         let now = self.now();
-        for input in batch.drain(..) {
-            self.step(now, input);
-            if self.stdout.len() >= FLUSH_BYTES {
-                self.write_stdout();
-            }
+        for input in batch.decoded.drain(..) {
+            self.input(now, input);
+        }
+        let mut lines = &batch.raw[..];
+        while let Some(end) = find_newline(lines) {
+            self.input(now, decode_line(&lines[..end]));
+            lines = &lines[end + 1..];
+        }
+        batch.raw.clear();
+    }
+
+    fn input(&mut self, now: Timestamp, input: Input) {
+        self.step(now, input);
+        if self.stdout.len() >= FLUSH_BYTES {
+            self.write_stdout();
         }
     }
 
@@ -262,10 +311,15 @@ fn find_newline(bytes: &[u8]) -> Option<usize> {
 }
 
 fn run(node: Node, batches: Batches) -> io::Result<()> {
-    let Batches { full: input, spent } = batches;
-    // Hands an emptied batch back to the reader. If the reader is gone or has enough
-    // spares, the batch is simply freed.
+    let Batches {
+        full: input,
+        spent,
+        unfinished,
+    } = batches;
+    // Hands an emptied batch back to the reader and counts it finished. If the reader is
+    // gone or has enough spares, the batch is simply freed.
     let recycle = |batch: Batch| {
+        unfinished.fetch_sub(1, Ordering::AcqRel);
         let _ = spent.try_send(batch);
     };
     let mut driver = Driver {
