@@ -91,6 +91,11 @@ impl Key {
     pub(crate) fn as_bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }
+
+    /// The key folded into 64 bits, for hashing; equal keys fold equally.
+    pub(crate) fn fold(&self) -> u64 {
+        self.0.fold()
+    }
 }
 
 impl From<&str> for Key {

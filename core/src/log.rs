@@ -148,15 +148,11 @@ pub(crate) struct Budget {
     pub taken: bool,
 }
 
-/// The slot where a key's probe sequence starts: FNV-1a over its bytes, spread over the
-/// table by a Fibonacci multiply. The hash is fixed, so the table's layout is a function
-/// of the keys alone.
+/// The slot where a key's probe sequence starts: the key folded into 64 bits, spread over
+/// the table by a Fibonacci multiply. The hash is fixed, so the table's layout is a
+/// function of the keys alone.
 fn home(key: &Key, mask: usize) -> usize {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in key.as_bytes() {
-        hash = (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    (hash.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & mask
+    (key.fold().wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & mask
 }
 
 /// Puts index `i` of `key` in the first empty slot of its probe sequence.

@@ -52,6 +52,48 @@ impl SmallStr {
         }
     }
 
+    /// The string folded into 64 bits for hashing: equal strings fold equally. An inline
+    /// string is three word loads, where hashing it byte by byte cost several times more
+    /// in the logs' key table.
+    pub(crate) fn fold(&self) -> u64 {
+        match &self.0 {
+            Repr::Inline { len, bytes } => {
+                let [
+                    a,
+                    b,
+                    c,
+                    d,
+                    e,
+                    f,
+                    g,
+                    h,
+                    i,
+                    j,
+                    k,
+                    l,
+                    m,
+                    n,
+                    o,
+                    p,
+                    q,
+                    r,
+                    s,
+                    t,
+                    u,
+                    v,
+                ] = *bytes;
+                let first = u64::from_le_bytes([a, b, c, d, e, f, g, h]);
+                let second = u64::from_le_bytes([i, j, k, l, m, n, o, p]);
+                let third = u64::from_le_bytes([q, r, s, t, u, v, *len, 0]);
+                first ^ second.rotate_left(21) ^ third.rotate_left(42)
+            }
+            // FNV-1a over the bytes.
+            Repr::Shared(text) => text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+                (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+            }),
+        }
+    }
+
     pub(crate) fn as_str(&self) -> &str {
         match &self.0 {
             // Safe code cannot skip the check; for a string this short it costs a few
