@@ -346,9 +346,16 @@ impl Serving {
         // A key named twice is read once, from the lower offset, which is what either
         // reading alone would be a prefix of. Sorting also makes the reply's key order
         // independent of the request's. Sorting the request's own vector in place costs
-        // no allocation, unlike collecting into a map.
-        wanted.sort_unstable();
-        wanted.dedup_by(|later, first| later.0 == first.0);
+        // no allocation, unlike collecting into a map; sorting by key alone, and keeping
+        // the lower offset while merging, compares less than sorting the pairs.
+        wanted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        wanted.dedup_by(|later, first| {
+            let same = later.0 == first.0;
+            if same {
+                first.1 = first.1.min(later.1);
+            }
+            same
+        });
         let mut budget = Budget {
             msgs: config.poll_msgs_max,
             bytes: config.poll_bytes_max,
