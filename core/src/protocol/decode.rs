@@ -419,7 +419,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for WireOffsets<'a> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 // serde_json gives no size hint; a client's poll names a handful of keys.
-                let mut offsets = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                let mut offsets = Vec::with_capacity(map.size_hint().unwrap_or(16));
                 let mut first_bad = None;
                 while let Some((key, value)) = map.next_entry::<Scalar<'de>, Scalar<'de>>()? {
                     let Scalar::Str(key) = key else { continue };

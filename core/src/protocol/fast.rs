@@ -176,8 +176,9 @@ impl<'de> Deserialize<'de> for FastOffsets {
                 f.write_str("an object of offsets")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                // serde_json gives no size hint; a client's poll names a handful of keys.
-                let mut offsets = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                // serde_json gives no size hint; a client's poll names a handful of keys,
+                // and growing the vector costs more than a little unused room.
+                let mut offsets = Vec::with_capacity(map.size_hint().unwrap_or(16));
                 while let Some(key) = map.next_key::<&str>()? {
                     let offset: u64 = map.next_value()?;
                     if offset > Offset::MAX.0 {
