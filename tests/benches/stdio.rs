@@ -12,7 +12,8 @@
 //!   (RSS after the sends − RSS after init) / messages, against payload bytes + 16.
 //!
 //! Options: `--naive` (or `REPLICATOR_BENCH_NAIVE=1`) runs `examples/naive_node.rs`
-//! instead, for comparison; `--runs N` (default 5); `--requests N` (default 1,000,000);
+//! instead; `--compare` runs both, taking turns, and reports the ratio; `--runs N`
+//! (default 5); `--requests N` (default 1,000,000);
 //! `--memory-requests N` (default 1,000,000); `--memory-keys N` (default 100);
 //! `--no-memory`; `--memory-only`;
 //! `--no-build` (use the binaries as they are); `--bin PATH` (any other node);
@@ -37,13 +38,24 @@ fn main() {
     let runs = args.number("--runs", 5).max(1);
     let requests = args.number("--requests", 1_000_000);
     let memory_requests = args.number("--memory-requests", 1_000_000);
-    let bin = match args.rest.iter().position(|a| a == "--bin") {
-        Some(i) => PathBuf::from(args.rest.get(i + 1).expect("--bin takes a path")),
-        None => built_binary(naive, !args.flag("--no-build")),
+    let build = !args.flag("--no-build");
+    let nodes: Vec<(&str, PathBuf)> = match args.rest.iter().position(|a| a == "--bin") {
+        Some(i) => vec![(
+            "given",
+            PathBuf::from(args.rest.get(i + 1).expect("--bin takes a path")),
+        )],
+        None if args.flag("--compare") => vec![
+            ("replicator", built_binary(false, build)),
+            ("naive", built_binary(true, build)),
+        ],
+        None if naive => vec![("naive", built_binary(true, build))],
+        None => vec![("replicator", built_binary(false, build))],
     };
-    println!("node: {}", bin.display());
+    for (name, bin) in &nodes {
+        println!("node {name}: {}", bin.display());
+    }
     if let Some(i) = args.rest.iter().position(|a| a == "--dump") {
-        // For profiling: `perf stat -e instructions replicator < FILE > /dev/null`
+        // For profiling: `valgrind --tool=callgrind replicator < FILE > /dev/null`
         // counts the node's work without this harness's threads in the picture.
         let path = args.rest.get(i + 1).expect("--dump takes a path");
         let workload = generate(&Shape::standard(requests));
@@ -53,11 +65,14 @@ fn main() {
     }
 
     if !args.flag("--memory-only") {
-        throughput(&bin, runs, requests);
+        throughput(&nodes, runs, requests);
     }
     if !args.flag("--no-memory") {
         let keys = args.number("--memory-keys", 100).max(1);
-        memory(&bin, memory_requests, keys);
+        for (name, bin) in &nodes {
+            print!("{name} ");
+            memory(bin, memory_requests, keys);
+        }
     }
 }
 
@@ -98,7 +113,10 @@ fn built_binary(naive: bool, build: bool) -> PathBuf {
     path
 }
 
-fn throughput(bin: &Path, runs: usize, requests: usize) {
+/// Runs each node `runs` times on the same workload, taking turns so that a change in
+/// the machine's load hits every node alike, and reports each node's spread and, for two
+/// nodes, the ratio of their medians.
+fn throughput(nodes: &[(&str, PathBuf)], runs: usize, requests: usize) {
     let started = Instant::now();
     let workload = generate(&Shape::standard(requests));
     let input = workload.all_lines();
@@ -114,37 +132,53 @@ fn throughput(bin: &Path, runs: usize, requests: usize) {
         workload.payload_mean(),
         started.elapsed().as_secs_f64()
     );
-    let mut rates = Vec::new();
-    let mut peaks = Vec::new();
+    let mut rates = vec![Vec::new(); nodes.len()];
+    let mut peaks = vec![Vec::new(); nodes.len()];
     for run in 1..=runs {
-        let load_before = load();
-        match run_once(bin, &input, &workload) {
-            Ok(result) => {
-                let rate = workload.reply_count() as f64 / result.seconds;
-                println!(
-                    "run {run}: {:.3} s, {:.0} requests/s, peak RSS {:.1} MB, {} replies checked, load {load_before}",
-                    result.seconds,
-                    rate,
-                    result.peak_kb as f64 / 1024.0,
-                    workload.samples.len()
-                );
-                rates.push(rate);
-                peaks.push(result.peak_kb as f64 / 1024.0);
-            }
-            Err(why) => {
-                eprintln!("run {run} FAILED: {why}");
-                std::process::exit(1);
+        for (n, (name, bin)) in nodes.iter().enumerate() {
+            let load_before = load();
+            match run_once(bin, &input, &workload) {
+                Ok(result) => {
+                    let rate = workload.reply_count() as f64 / result.seconds;
+                    println!(
+                        "run {run} {name}: {:.3} s, {:.0} requests/s, peak RSS {:.1} MB, {} replies checked, load {load_before}",
+                        result.seconds,
+                        rate,
+                        result.peak_kb as f64 / 1024.0,
+                        workload.samples.len()
+                    );
+                    rates[n].push(rate);
+                    peaks[n].push(result.peak_kb as f64 / 1024.0);
+                }
+                Err(why) => {
+                    eprintln!("run {run} {name} FAILED: {why}");
+                    std::process::exit(1);
+                }
             }
         }
     }
-    let (median, min, max) = spread(&rates);
-    let (peak_median, peak_min, peak_max) = spread(&peaks);
-    println!(
-        "stdio throughput: median {median:.0} requests/s (min {min:.0}, max {max:.0}) over {runs} runs"
-    );
-    println!(
-        "stdio peak RSS (VmHWM): median {peak_median:.1} MB (min {peak_min:.1}, max {peak_max:.1})"
-    );
+    let mut medians = Vec::new();
+    for (n, (name, _)) in nodes.iter().enumerate() {
+        let (median, min, max) = spread(&rates[n]);
+        let (peak_median, peak_min, peak_max) = spread(&peaks[n]);
+        println!(
+            "{name} stdio throughput: median {median:.0} requests/s (min {min:.0}, max {max:.0}) over {runs} runs"
+        );
+        println!(
+            "{name} stdio peak RSS (VmHWM): median {peak_median:.1} MB (min {peak_min:.1}, max {peak_max:.1})"
+        );
+        medians.push(median);
+    }
+    if let [first, second] = medians[..] {
+        let per_run: Vec<f64> = rates[0].iter().zip(&rates[1]).map(|(a, b)| a / b).collect();
+        let (median, min, max) = spread(&per_run);
+        println!(
+            "ratio {} / {}: {:.2} (medians); per alternating pair: median {median:.2}, min {min:.2}, max {max:.2}",
+            nodes[0].0,
+            nodes[1].0,
+            first / second
+        );
+    }
 }
 
 struct RunResult {

@@ -56,7 +56,7 @@ impl Shape {
     /// and 10 clients, with a commit after every 4th fruitful poll of a client.
     pub fn standard(requests: usize) -> Shape {
         Shape {
-            seed: 0x6b61_666b_61,
+            seed: 0x006b_6166_6b61,
             requests,
             sends_permille: 500,
             keys: 100,
@@ -137,14 +137,14 @@ pub struct Sample {
 #[derive(Clone, Debug)]
 pub enum Expect {
     /// `init_ok`.
-    InitOk,
+    Init,
     /// `send_ok` at this offset.
-    SendOk(u64),
+    Send(u64),
     /// `poll_ok` with these `(key, [(offset, msg)])` runs; keys with nothing may be
     /// absent or empty.
-    PollOk(Vec<(String, Vec<(u64, u64)>)>),
+    Poll(Vec<(String, Vec<(u64, u64)>)>),
     /// `commit_offsets_ok`.
-    CommitOk,
+    Commit,
 }
 
 struct Client {
@@ -207,7 +207,7 @@ pub fn generate(shape: &Shape) -> Workload {
             line: 0,
             client: "c0".into(),
             msg_id: 1,
-            expect: Expect::InitOk,
+            expect: Expect::Init,
         }],
     };
     w.init.push(b'\n');
@@ -238,7 +238,7 @@ pub fn generate(shape: &Shape) -> Workload {
             );
             w.payload_bytes += decimal_len(msg);
             w.sends += 1;
-            expect = Expect::SendOk(offset);
+            expect = Expect::Send(offset);
         } else {
             let _ = write!(
                 line,
@@ -276,7 +276,7 @@ pub fn generate(shape: &Shape) -> Workload {
             if returned > 0 {
                 client.fruitful_polls += 1;
             }
-            expect = Expect::PollOk(runs);
+            expect = Expect::Poll(runs);
         }
         line.push('\n');
         w.requests.extend_from_slice(line.as_bytes());
@@ -321,7 +321,7 @@ pub fn generate(shape: &Shape) -> Workload {
                     line: w.request_count,
                     client: client.name.clone(),
                     msg_id,
-                    expect: Expect::CommitOk,
+                    expect: Expect::Commit,
                 });
             }
         }
@@ -383,16 +383,16 @@ pub fn check_reply(sample: &Sample, line: &[u8]) -> Result<(), String> {
     }
     let kind = body["type"].as_str().unwrap_or("");
     match &sample.expect {
-        Expect::InitOk if kind == "init_ok" => Ok(()),
-        Expect::CommitOk if kind == "commit_offsets_ok" => Ok(()),
-        Expect::SendOk(offset) if kind == "send_ok" => {
+        Expect::Init if kind == "init_ok" => Ok(()),
+        Expect::Commit if kind == "commit_offsets_ok" => Ok(()),
+        Expect::Send(offset) if kind == "send_ok" => {
             if body["offset"] == *offset {
                 Ok(())
             } else {
                 fail(&format!("expected offset {offset}"))
             }
         }
-        Expect::PollOk(runs) if kind == "poll_ok" => {
+        Expect::Poll(runs) if kind == "poll_ok" => {
             let Some(msgs) = body["msgs"].as_object() else {
                 return fail("no msgs object");
             };
