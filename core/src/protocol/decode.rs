@@ -59,7 +59,8 @@ pub fn decode(line: &[u8]) -> Result<Message, Malformed> {
     decode_full(line)
 }
 
-/// The full decoder: every line, every field read leniently and checked by hand.
+/// The full decoder: every line, every field read leniently and checked by hand. Only
+/// lines off the fast path come here, so it favours precise errors over speed.
 pub(super) fn decode_full(line: &[u8]) -> Result<Message, Malformed> {
     let wire: WireEnvelope<'_> = match serde_json::from_slice(line) {
         Ok(wire) => wire,
@@ -67,61 +68,50 @@ pub(super) fn decode_full(line: &[u8]) -> Result<Message, Malformed> {
     };
     let src = wire.src.map(|s| s.into_str("src")).transpose();
     let dest = wire.dest.map(|s| s.into_str("dest")).transpose();
-    // What a reply to a malformed line would need is gathered as it is read, but a
-    // `Malformed` is only built once the line proves to be one: a well-formed line
-    // allocates nothing for it.
-    let bad = |msg_id: Option<MsgId>, kind: Option<&str>, reason: String| Malformed {
-        src: named(&src),
-        dest: named(&dest),
-        msg_id,
-        kind: kind.map(str::to_string),
-        reason,
+    let mut bad = Malformed {
+        src: src
+            .as_ref()
+            .ok()
+            .and_then(|s| s.as_deref().map(NodeId::new)),
+        dest: dest
+            .as_ref()
+            .ok()
+            .and_then(|s| s.as_deref().map(NodeId::new)),
+        msg_id: None,
+        kind: None,
+        reason: String::new(),
     };
-    let Some(body) = wire.body else {
-        return Err(bad(None, None, "the message has no `body`".into()));
+    let body = match wire.body {
+        Some(body) => body,
+        None => return Err(bad.because("the message has no `body`".into())),
     };
-    let msg_id = match body.msg_id {
-        Some(Scalar::U64(id)) => Some(MsgId(id)),
-        _ => None,
-    };
-    // Cloning a borrowed `Cow` copies a pointer; only an escaped `type` is copied.
-    let kind = match &body.kind {
-        Some(Scalar::Str(kind)) => Some(kind.clone()),
-        _ => None,
-    };
-    let (src_name, dest_name) = match (&src, &dest) {
+    if let Some(Ok(id)) = body.msg_id.as_ref().map(|v| v.to_u64("msg_id")) {
+        bad.msg_id = Some(MsgId(id));
+    }
+    if let Some(Scalar::Str(kind)) = &body.kind {
+        bad.kind = Some(kind.to_string());
+    }
+    let (src, dest) = match (src, dest) {
         (Ok(Some(src)), Ok(Some(dest))) => (src, dest),
-        (Ok(None), _) => {
-            return Err(bad(
-                msg_id,
-                kind.as_deref(),
-                "the message has no `src`".into(),
-            ));
-        }
-        (_, Ok(None)) => {
-            return Err(bad(
-                msg_id,
-                kind.as_deref(),
-                "the message has no `dest`".into(),
-            ));
-        }
-        (Err(reason), _) | (_, Err(reason)) => {
-            return Err(bad(msg_id, kind.as_deref(), reason.clone()));
-        }
+        (Ok(None), _) => return Err(bad.because("the message has no `src`".into())),
+        (_, Ok(None)) => return Err(bad.because("the message has no `dest`".into())),
+        (Err(reason), _) | (_, Err(reason)) => return Err(bad.because(reason)),
     };
     match decode_body(body, line) {
         Ok(body) => Ok(Message {
-            src: NodeId::new(src_name),
-            dest: NodeId::new(dest_name),
+            src: NodeId::new(&src),
+            dest: NodeId::new(&dest),
             body,
         }),
-        Err(reason) => Err(bad(msg_id, kind.as_deref(), reason)),
+        Err(reason) => Err(bad.because(reason)),
     }
 }
 
-/// The id an envelope field names, when it is a string.
-fn named(field: &Result<Option<Cow<'_, str>>, String>) -> Option<NodeId> {
-    field.as_ref().ok()?.as_deref().map(NodeId::new)
+impl Malformed {
+    fn because(mut self, reason: String) -> Malformed {
+        self.reason = reason;
+        self
+    }
 }
 
 /// Learns what it can of a line that did not parse as an envelope, so that a request with
@@ -212,7 +202,7 @@ fn decode_body(body: WireBody<'_>, line: &[u8]) -> Result<Body, String> {
         },
         "poll" => Body::Poll {
             msg_id: need_msg_id()?,
-            offsets: to_offsets(need_offsets(&kind, body.offsets)?)?,
+            offsets: parse_offsets(need(&kind, "offsets", body.offsets)?)?,
         },
         "poll_ok" => Body::PollOk {
             in_reply_to: need_reply_to()?,
@@ -220,7 +210,7 @@ fn decode_body(body: WireBody<'_>, line: &[u8]) -> Result<Body, String> {
         },
         "commit_offsets" => Body::CommitOffsets {
             msg_id: need_msg_id()?,
-            offsets: to_offsets(need_offsets(&kind, body.offsets)?)?,
+            offsets: parse_offsets(need(&kind, "offsets", body.offsets)?)?,
         },
         "commit_offsets_ok" => Body::CommitOffsetsOk {
             in_reply_to: need_reply_to()?,
@@ -234,7 +224,7 @@ fn decode_body(body: WireBody<'_>, line: &[u8]) -> Result<Body, String> {
         },
         "list_committed_offsets_ok" => Body::ListCommittedOffsetsOk {
             in_reply_to: need_reply_to()?,
-            offsets: to_offsets(need_offsets(&kind, body.offsets)?)?,
+            offsets: parse_offsets(need(&kind, "offsets", body.offsets)?)?,
         },
         "error" => Body::Error {
             in_reply_to: need_reply_to()?,
@@ -260,10 +250,6 @@ fn required<'a>(value: Option<Scalar<'a>>, field: &str, kind: &str) -> Result<Sc
     value.ok_or_else(|| format!("a `{kind}` message needs `{field}`"))
 }
 
-fn need_offsets<'a>(kind: &str, value: Option<WireOffsets<'a>>) -> Result<WireOffsets<'a>, String> {
-    value.ok_or_else(|| format!("a `{kind}` message needs `offsets`"))
-}
-
 /// Re-reads a line for its body's raw text; only bodies of unknown types need it.
 fn raw_body(line: &[u8]) -> Result<Box<str>, String> {
     #[derive(Deserialize)]
@@ -277,16 +263,10 @@ fn raw_body(line: &[u8]) -> Result<Box<str>, String> {
 }
 
 fn to_offset(value: &Scalar<'_>, what: &str) -> Result<Offset, String> {
-    offset_or(value, || what.to_string())
-}
-
-/// An offset, or an error that names it; the name is only built for the error.
-fn offset_or(value: &Scalar<'_>, what: impl FnOnce() -> String) -> Result<Offset, String> {
     match value {
         Scalar::U64(n) if *n <= Offset::MAX.0 => Ok(Offset(*n)),
         other => Err(format!(
-            "{} must be an integer from 0 to {}, got {}",
-            what(),
+            "{what} must be an integer from 0 to {}, got {}",
             Offset::MAX.0,
             other.describe()
         )),
@@ -294,23 +274,17 @@ fn offset_or(value: &Scalar<'_>, what: impl FnOnce() -> String) -> Result<Offset
 }
 
 /// `{"key": offset, …}`, every offset checked.
-fn to_offsets(offsets: WireOffsets<'_>) -> Result<Vec<(Key, Offset)>, String> {
-    match offsets {
-        WireOffsets::Entries {
-            offsets,
-            first_bad: None,
-        } => Ok(offsets),
-        WireOffsets::Entries {
-            first_bad: Some((key, value)),
-            ..
-        } => Err(offset_or(&value, || format!("the offset of key {key:?}"))
-            .err()
-            .unwrap_or_default()),
-        WireOffsets::Other(other) => Err(format!(
-            "`offsets` is invalid: it must be an object of offsets, got {}",
-            other.describe()
-        )),
-    }
+fn parse_offsets(raw: &str) -> Result<Vec<(Key, Offset)>, String> {
+    let entries: Entries<'_, Scalar<'_>> =
+        serde_json::from_str(raw).map_err(|e| format!("`offsets` is invalid: {e}"))?;
+    entries
+        .0
+        .into_iter()
+        .map(|(key, value)| {
+            let offset = to_offset(&value, &format!("the offset of key {key:?}"))?;
+            Ok((Key::new(&key), offset))
+        })
+        .collect()
 }
 
 /// `["a", "b", …]`, every element a string.
@@ -367,8 +341,8 @@ struct WireBody<'a> {
     msg: Option<&'a RawValue>,
     #[serde(borrow)]
     offset: Option<Scalar<'a>>,
-    #[serde(default, borrow, deserialize_with = "present_offsets")]
-    offsets: Option<WireOffsets<'a>>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    offsets: Option<&'a RawValue>,
     #[serde(default, borrow, deserialize_with = "present")]
     msgs: Option<&'a RawValue>,
     #[serde(default, borrow, deserialize_with = "present")]
@@ -387,86 +361,6 @@ struct WireBody<'a> {
 /// other, which a plain `Option<&RawValue>` would read as absent.
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
     <&RawValue>::deserialize(d).map(Some)
-}
-
-/// `offsets`, present, `null` included (see [`present`]).
-fn present_offsets<'de, D: Deserializer<'de>>(d: D) -> Result<Option<WireOffsets<'de>>, D::Error> {
-    WireOffsets::deserialize(d).map(Some)
-}
-
-/// An `offsets` field, read in the same pass as the rest of the line, so that a poll's
-/// offsets are scanned once and land in their final `Vec` directly. It is read
-/// leniently for every body type, because only the types that use it may complain about
-/// it, and keeps what [`to_offsets`] needs to say what was wrong.
-enum WireOffsets<'a> {
-    /// An object: its valid entries in wire order with duplicates kept (the node decides
-    /// what a repeated key means), and the first entry whose value is not an offset.
-    Entries {
-        offsets: Vec<(Key, Offset)>,
-        first_bad: Option<(Cow<'a, str>, Scalar<'a>)>,
-    },
-    /// Anything but an object.
-    Other(Scalar<'a>),
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for WireOffsets<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct OffsetsVisitor<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for OffsetsVisitor<'a> {
-            type Value = WireOffsets<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                // serde_json gives no size hint; a client's poll names a handful of keys.
-                let mut offsets = Vec::with_capacity(map.size_hint().unwrap_or(16));
-                let mut first_bad = None;
-                while let Some((key, value)) = map.next_entry::<Scalar<'de>, Scalar<'de>>()? {
-                    let Scalar::Str(key) = key else { continue };
-                    match value {
-                        Scalar::U64(n) if n <= Offset::MAX.0 => {
-                            offsets.push((Key::new(&key), Offset(n)));
-                        }
-                        bad if first_bad.is_none() => first_bad = Some((key, bad)),
-                        _ => {}
-                    }
-                }
-                Ok(WireOffsets::Entries { offsets, first_bad })
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-                ScalarVisitor(std::marker::PhantomData)
-                    .visit_seq(seq)
-                    .map(WireOffsets::Other)
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(WireOffsets::Other(Scalar::Str(Cow::Borrowed(v))))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(WireOffsets::Other(Scalar::Str(Cow::Owned(v.to_owned()))))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(WireOffsets::Other(Scalar::U64(v)))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                ScalarVisitor(std::marker::PhantomData)
-                    .visit_i64(v)
-                    .map(WireOffsets::Other)
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                Ok(WireOffsets::Other(Scalar::F64(v)))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-                Ok(WireOffsets::Other(Scalar::Bool(v)))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(WireOffsets::Other(Scalar::Null))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(WireOffsets::Other(Scalar::Null))
-            }
-        }
-        d.deserialize_any(OffsetsVisitor(std::marker::PhantomData))
-    }
 }
 
 /// Any JSON value, read without failing: strings are kept, numbers classified, and
@@ -584,25 +478,18 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for Entries<'de, V> {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                entries(map).map(Entries)
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                // Object keys come as strings; `Scalar` borrows them where `Cow`'s own
+                // `Deserialize` would always copy.
+                while let Some((key, value)) = map.next_entry::<Scalar<'de>, V>()? {
+                    if let Scalar::Str(key) = key {
+                        entries.push((key, value));
+                    }
+                }
+                Ok(Entries(entries))
             }
         }
         d.deserialize_map(EntriesVisitor(std::marker::PhantomData))
     }
-}
-
-/// A JSON object's entries in wire order, duplicates kept.
-fn entries<'de, V: Deserialize<'de>, A: MapAccess<'de>>(
-    mut map: A,
-) -> Result<Vec<(Cow<'de, str>, V)>, A::Error> {
-    let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
-    // Object keys come as strings; `Scalar` borrows them where `Cow`'s own `Deserialize`
-    // would always copy.
-    while let Some((key, value)) = map.next_entry::<Scalar<'de>, V>()? {
-        if let Scalar::Str(key) = key {
-            entries.push((key, value));
-        }
-    }
-    Ok(entries)
 }
