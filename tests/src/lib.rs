@@ -4,4 +4,10 @@
 #[cfg(test)]
 mod bin_path;
 #[cfg(test)]
+mod sim_runner;
+#[cfg(test)]
+mod sim_snapshots;
+#[cfg(test)]
 mod stdio;
+#[cfg(test)]
+mod sweep;

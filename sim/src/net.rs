@@ -1,0 +1,614 @@
+//! The network of spec: kafka.md 6.1-6.2, as a small seeded state machine.
+//!
+//! Every participant (server node, service, client) has an inbox ordered by delivery
+//! deadline. Like Maelstrom's one thread per receiver, a receiver *holds* at most one
+//! message at a time: it takes the earliest-deadline message, checks the partition, waits
+//! until that message's deadline and delivers it, then takes the next. Delivery is
+//! therefore sequential per receiver, and a message that arrives while another is held
+//! waits behind it even if its own deadline is earlier.
+//!
+//! Invariants:
+//! - A message with a client on either end has latency 0 (spec: kafka.md 6.1).
+//! - The partition is checked when the receiver takes a message from its inbox, so a
+//!   message already in flight when a partition begins is dropped too (spec: kafka.md 6.2).
+//! - Partitions, loss and duplication touch server-to-server messages only: clients and
+//!   services are never cut off (loss and duplication are our extension, off by default).
+//! - Every message put on the network is counted as sent, dropped ones included
+//!   (spec: kafka.md 6.4).
+
+use crate::events::{Event, Events};
+use crate::history::{Micros, NetCounts, NetStats};
+use crate::options::LatencyDist;
+use crate::rng::Rng;
+use crate::services::Service;
+use crate::trace::Trace;
+use replicator_core::Message;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap};
+
+/// Where a message goes: the simulator's resolved form of a `NodeId`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Addr {
+    /// Server node by index in the node list.
+    Node(usize),
+    /// One of Maelstrom's services.
+    Service(Service),
+    /// Client `c<k>`.
+    Client(u64),
+}
+
+impl Addr {
+    fn is_client(self) -> bool {
+        matches!(self, Addr::Client(_))
+    }
+}
+
+/// One message in flight.
+#[derive(Clone, Debug)]
+pub(crate) struct Envelope {
+    /// The sender, resolved.
+    pub from: Addr,
+    /// The message.
+    pub msg: Message,
+    /// When it may be delivered.
+    pub deadline: Micros,
+}
+
+struct Queued {
+    seq: u64,
+    env: Envelope,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        self.seq == other.seq
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    /// Reversed for the max-heap: the earliest deadline, then the earliest sent, first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.env.deadline, other.seq).cmp(&(self.env.deadline, self.seq))
+    }
+}
+
+#[derive(Default)]
+struct Inbox {
+    queue: BinaryHeap<Queued>,
+    /// The message the receiver has taken and is waiting out; a `Deliver` event for it
+    /// is scheduled at its deadline.
+    held: Option<Envelope>,
+}
+
+/// The latency law and the extensions' fault rates.
+#[derive(Clone, Copy, Debug)]
+pub struct NetConfig {
+    /// Mean latency of server links, in milliseconds.
+    pub latency_ms: u64,
+    /// Its distribution.
+    pub dist: LatencyDist,
+    /// Probability that a server message is lost at send (our extension).
+    pub loss: f64,
+    /// Probability that a server message is delivered twice (our extension).
+    pub duplicate: f64,
+}
+
+/// The network.
+pub(crate) struct Net {
+    config: NetConfig,
+    rng: Rng,
+    seq: u64,
+    nodes: Vec<Inbox>,
+    services: BTreeMap<Service, Inbox>,
+    clients: BTreeMap<u64, Inbox>,
+    /// `blocked[receiver * n + sender]`: the partition, between server nodes only.
+    blocked: Vec<bool>,
+    node_count: usize,
+    /// Message counts (spec: kafka.md 6.4).
+    pub stats: NetStats,
+}
+
+impl Net {
+    pub(crate) fn new(config: NetConfig, node_count: usize, rng: Rng) -> Net {
+        Net {
+            config,
+            rng,
+            seq: 0,
+            nodes: (0..node_count).map(|_| Inbox::default()).collect(),
+            services: Service::ALL
+                .iter()
+                .map(|&s| (s, Inbox::default()))
+                .collect(),
+            clients: BTreeMap::new(),
+            blocked: vec![false; node_count * node_count],
+            node_count,
+            stats: NetStats::default(),
+        }
+    }
+
+    /// Adds client `c<k>` to the network.
+    pub(crate) fn open_client(&mut self, k: u64) {
+        self.clients.insert(k, Inbox::default());
+    }
+
+    /// Removes client `c<k>`; whatever was on its way to it is gone.
+    pub(crate) fn close_client(&mut self, k: u64) {
+        self.clients.remove(&k);
+    }
+
+    /// Whether `addr` exists on the network now.
+    pub(crate) fn exists(&self, addr: Addr) -> bool {
+        match addr {
+            Addr::Node(i) => i < self.nodes.len(),
+            Addr::Service(_) => true,
+            Addr::Client(k) => self.clients.contains_key(&k),
+        }
+    }
+
+    /// Drops everything queued for node `i` (it crashed).
+    pub(crate) fn clear_node(&mut self, i: usize) {
+        if let Some(inbox) = self.nodes.get_mut(i) {
+            inbox.queue.clear();
+            inbox.held = None;
+        }
+    }
+
+    /// Replaces the partition: `cut` lists (receiver, sender) pairs to drop.
+    pub(crate) fn set_partition(&mut self, cut: &[(usize, usize)]) {
+        self.blocked.iter_mut().for_each(|b| *b = false);
+        for &(to, from) in cut {
+            self.blocked[to * self.node_count + from] = true;
+        }
+    }
+
+    fn is_blocked(&self, from: Addr, to: Addr) -> bool {
+        match (from, to) {
+            (Addr::Node(from), Addr::Node(to)) => self.blocked[to * self.node_count + from],
+            _ => false,
+        }
+    }
+
+    fn inbox(&mut self, addr: Addr) -> Option<&mut Inbox> {
+        match addr {
+            Addr::Node(i) => self.nodes.get_mut(i),
+            Addr::Service(s) => self.services.get_mut(&s),
+            Addr::Client(k) => self.clients.get_mut(&k),
+        }
+    }
+
+    /// spec: kafka.md 6.1 — a latency drawn at send time, in whole milliseconds.
+    fn latency_us(&mut self, from: Addr, to: Addr) -> Micros {
+        if from.is_client() || to.is_client() {
+            return 0;
+        }
+        let mean = self.config.latency_ms;
+        let ms = match self.config.dist {
+            LatencyDist::Constant => mean,
+            // Maelstrom's uniform never returns with mean 0; ours gives 0.
+            LatencyDist::Uniform => self.rng.below(mean.saturating_mul(2)),
+            // Maelstrom's exponential divides by zero with mean 0; ours gives 0.
+            LatencyDist::Exponential if mean == 0 => 0,
+            LatencyDist::Exponential => self.rng.exponential(mean as f64) as u64,
+        };
+        ms.saturating_mul(1000)
+    }
+
+    /// Puts a message on the network. The caller has checked that `to` exists.
+    pub(crate) fn send(
+        &mut self,
+        from: Addr,
+        to: Addr,
+        msg: Message,
+        events: &mut Events,
+        trace: &mut Trace,
+    ) {
+        let now = events.now();
+        // Maelstrom numbers every message; a duplicate keeps its original's number, so
+        // distinct messages are counted once (`msg_count`).
+        let is_server_link = !from.is_client() && !to.is_client();
+        let copies = if is_server_link && self.rng.chance(self.config.duplicate) {
+            2
+        } else {
+            1
+        };
+        let group_is_client = !is_server_link;
+        count(&mut self.stats, group_is_client, |c| c.msg_count += 1);
+        let mut original = Some(msg);
+        for copy in 0..copies {
+            let Some(msg) = (if copy + 1 == copies {
+                original.take()
+            } else {
+                original.clone()
+            }) else {
+                return;
+            };
+            count(&mut self.stats, group_is_client, |c| c.send_count += 1);
+            if is_server_link && self.rng.chance(self.config.loss) {
+                trace.line(now, || {
+                    format!("{} -x- {} lost: {}", msg.src, msg.dest, trace_body(&msg))
+                });
+                continue;
+            }
+            if copy == 1 {
+                trace.line(now, || {
+                    format!(
+                        "{} -> {} duplicated: {}",
+                        msg.src,
+                        msg.dest,
+                        trace_body(&msg)
+                    )
+                });
+            }
+            let deadline = now.saturating_add(self.latency_us(from, to));
+            self.seq += 1;
+            let seq = self.seq;
+            let env = Envelope {
+                from,
+                msg,
+                deadline,
+            };
+            let Some(inbox) = self.inbox(to) else {
+                return;
+            };
+            inbox.queue.push(Queued { seq, env });
+            if inbox.held.is_none() {
+                self.refill(to, events, trace);
+            }
+        }
+    }
+
+    /// Takes the message `to` holds (its deadline has come) and lets it take the next.
+    /// The caller delivers it and then counts it with [`Net::count_delivered`], unless
+    /// the receiver is gone (a crashed node, in our extension).
+    pub(crate) fn take(
+        &mut self,
+        to: Addr,
+        events: &mut Events,
+        trace: &mut Trace,
+    ) -> Option<Envelope> {
+        let env = self.inbox(to)?.held.take()?;
+        self.refill(to, events, trace);
+        Some(env)
+    }
+
+    /// Counts a delivered message (spec: kafka.md 6.4, `recv-count`).
+    pub(crate) fn count_delivered(&mut self, env: &Envelope, to: Addr) {
+        count(
+            &mut self.stats,
+            env.from.is_client() || to.is_client(),
+            |c| c.recv_count += 1,
+        );
+    }
+
+    /// The receiver takes its earliest message that the partition lets through, and
+    /// waits for its deadline.
+    fn refill(&mut self, to: Addr, events: &mut Events, trace: &mut Trace) {
+        loop {
+            let Some(inbox) = self.inbox(to) else { return };
+            if inbox.held.is_some() {
+                return;
+            }
+            let Some(Queued { env, .. }) = inbox.queue.pop() else {
+                return;
+            };
+            // spec: kafka.md 6.2 — checked at dequeue, before waiting out the latency.
+            if self.is_blocked(env.from, to) {
+                let now = events.now();
+                trace.line(now, || {
+                    format!(
+                        "{} -x- {} partitioned: {}",
+                        env.msg.src,
+                        env.msg.dest,
+                        trace_body(&env.msg)
+                    )
+                });
+                continue;
+            }
+            let deadline = env.deadline;
+            if let Some(inbox) = self.inbox(to) {
+                inbox.held = Some(env);
+            }
+            events.at(deadline, Event::Deliver(to));
+            return;
+        }
+    }
+}
+
+fn count(stats: &mut NetStats, is_client: bool, f: impl Fn(&mut NetCounts)) {
+    f(&mut stats.all);
+    if is_client {
+        f(&mut stats.clients);
+    } else {
+        f(&mut stats.servers);
+    }
+}
+
+/// A message body for a trace line.
+pub(crate) fn trace_body(msg: &Message) -> String {
+    crate::trace::body(&msg.body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use replicator_core::{Body, MsgId, NodeId};
+
+    fn msg(from: &str, to: &str, id: u64) -> Message {
+        Message {
+            src: NodeId::new(from),
+            dest: NodeId::new(to),
+            body: Body::InitOk {
+                in_reply_to: MsgId(id),
+            },
+        }
+    }
+
+    fn net(dist: LatencyDist, latency_ms: u64) -> Net {
+        let config = NetConfig {
+            latency_ms,
+            dist,
+            loss: 0.0,
+            duplicate: 0.0,
+        };
+        Net::new(config, 3, Rng::new(1))
+    }
+
+    /// Runs the network until no delivery is due, returning (time, receiver, id).
+    fn drain(net: &mut Net, events: &mut Events) -> Vec<(Micros, Addr, u64)> {
+        let mut trace = Trace::off();
+        let mut out = Vec::new();
+        while let Some(event) = events.pop() {
+            if let Event::Deliver(to) = event
+                && let Some(env) = net.take(to, events, &mut trace)
+            {
+                net.count_delivered(&env, to);
+                let id = env.msg.body.in_reply_to().map_or(0, |m| m.0);
+                out.push((events.now(), to, id));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn constant_latency_delivers_in_send_order_after_the_latency() {
+        let mut net = net(LatencyDist::Constant, 5);
+        let mut events = Events::default();
+        let mut trace = Trace::off();
+        for i in 1..=3 {
+            net.send(
+                Addr::Node(0),
+                Addr::Node(1),
+                msg("n0", "n1", i),
+                &mut events,
+                &mut trace,
+            );
+        }
+        let got = drain(&mut net, &mut events);
+        assert_eq!(
+            got,
+            vec![
+                (5000, Addr::Node(1), 1),
+                (5000, Addr::Node(1), 2),
+                (5000, Addr::Node(1), 3)
+            ]
+        );
+        assert_eq!(net.stats.servers.send_count, 3);
+        assert_eq!(net.stats.servers.recv_count, 3);
+    }
+
+    #[test]
+    fn client_links_have_zero_latency_whatever_the_law() {
+        let mut net = net(LatencyDist::Constant, 50);
+        net.open_client(4);
+        let mut events = Events::default();
+        let mut trace = Trace::off();
+        net.send(
+            Addr::Client(4),
+            Addr::Node(0),
+            msg("c4", "n0", 1),
+            &mut events,
+            &mut trace,
+        );
+        net.send(
+            Addr::Node(0),
+            Addr::Client(4),
+            msg("n0", "c4", 2),
+            &mut events,
+            &mut trace,
+        );
+        let got = drain(&mut net, &mut events);
+        assert_eq!(got, vec![(0, Addr::Node(0), 1), (0, Addr::Client(4), 2)]);
+        assert_eq!(net.stats.clients.send_count, 2);
+        assert_eq!(net.stats.servers.send_count, 0);
+    }
+
+    #[test]
+    fn exponential_latency_reorders_a_link() {
+        let mut net = net(LatencyDist::Exponential, 20);
+        let mut events = Events::default();
+        let mut trace = Trace::off();
+        for i in 1..=200 {
+            net.send(
+                Addr::Node(0),
+                Addr::Node(1),
+                msg("n0", "n1", i),
+                &mut events,
+                &mut trace,
+            );
+        }
+        let ids: Vec<u64> = drain(&mut net, &mut events).iter().map(|d| d.2).collect();
+        assert_eq!(ids.len(), 200);
+        assert!(ids.windows(2).any(|w| w[0] > w[1]), "no reordering at all");
+    }
+
+    #[test]
+    fn a_partition_drops_messages_already_in_flight_and_only_one_way() {
+        let mut net = net(LatencyDist::Constant, 10);
+        let mut events = Events::default();
+        let mut trace = Trace::off();
+        // The first message is taken at once (the inbox was idle); the second waits in
+        // the inbox and meets the partition when it is taken.
+        net.send(
+            Addr::Node(0),
+            Addr::Node(1),
+            msg("n0", "n1", 1),
+            &mut events,
+            &mut trace,
+        );
+        net.send(
+            Addr::Node(0),
+            Addr::Node(1),
+            msg("n0", "n1", 2),
+            &mut events,
+            &mut trace,
+        );
+        net.send(
+            Addr::Node(1),
+            Addr::Node(0),
+            msg("n1", "n0", 3),
+            &mut events,
+            &mut trace,
+        );
+        net.set_partition(&[(1, 0)]);
+        let got = drain(&mut net, &mut events);
+        assert_eq!(
+            got,
+            vec![(10_000, Addr::Node(1), 1), (10_000, Addr::Node(0), 3)]
+        );
+        assert_eq!(net.stats.servers.send_count, 3);
+        assert_eq!(net.stats.servers.recv_count, 2);
+    }
+
+    #[test]
+    fn loss_and_duplication_spare_client_links() {
+        let config = NetConfig {
+            latency_ms: 0,
+            dist: LatencyDist::Constant,
+            loss: 1.0,
+            duplicate: 1.0,
+        };
+        let mut net = Net::new(config, 2, Rng::new(2));
+        net.open_client(0);
+        let mut events = Events::default();
+        let mut trace = Trace::off();
+        net.send(
+            Addr::Client(0),
+            Addr::Node(0),
+            msg("c0", "n0", 1),
+            &mut events,
+            &mut trace,
+        );
+        net.send(
+            Addr::Node(0),
+            Addr::Node(1),
+            msg("n0", "n1", 2),
+            &mut events,
+            &mut trace,
+        );
+        let got = drain(&mut net, &mut events);
+        assert_eq!(got, vec![(0, Addr::Node(0), 1)]);
+        // The server message was sent twice (duplicated) and both copies were lost.
+        assert_eq!(net.stats.servers.send_count, 2);
+        assert_eq!(net.stats.servers.msg_count, 1);
+    }
+
+    /// One send in the model test: sender, receiver (of 3 nodes and 2 clients), and the
+    /// wait before it.
+    type ModelSend = (u8, u8, u8);
+
+    #[test]
+    fn every_message_arrives_once_after_its_latency_and_in_order_per_receiver() {
+        bolero::check!()
+            .with_type::<(u64, u8, bool, Vec<ModelSend>)>()
+            .for_each(|(seed, latency, exponential, sends)| {
+                let dist = if *exponential {
+                    LatencyDist::Exponential
+                } else {
+                    LatencyDist::Uniform
+                };
+                let config = NetConfig {
+                    latency_ms: u64::from(*latency % 20),
+                    dist,
+                    loss: 0.0,
+                    duplicate: 0.0,
+                };
+                let mut net = Net::new(config, 3, Rng::new(*seed));
+                net.open_client(0);
+                net.open_client(1);
+                let addr = |i: u8| match i % 5 {
+                    n @ 0..=2 => Addr::Node(usize::from(n)),
+                    n => Addr::Client(u64::from(n - 3)),
+                };
+                let name = |a: Addr| match a {
+                    Addr::Node(i) => format!("n{i}"),
+                    Addr::Client(k) => format!("c{k}"),
+                    Addr::Service(s) => s.name().to_string(),
+                };
+                let mut events = Events::default();
+                let mut trace = Trace::off();
+                // id → (sent at, receiver); deliveries as (time, receiver, id).
+                let mut sent: BTreeMap<u64, (Micros, Addr)> = BTreeMap::new();
+                let mut got: Vec<(Micros, Addr, u64)> = Vec::new();
+                let mut pump = |net: &mut Net, events: &mut Events, until: Option<Micros>| {
+                    while let Some(t) = events.peek_time() {
+                        if until.is_some_and(|u| t > u) {
+                            break;
+                        }
+                        if let Some(Event::Deliver(to)) = events.pop()
+                            && let Some(env) = net.take(to, events, &mut Trace::off())
+                        {
+                            net.count_delivered(&env, to);
+                            let id = env.msg.body.in_reply_to().map_or(0, |m| m.0);
+                            got.push((events.now(), to, id));
+                        }
+                    }
+                };
+                for (i, (from, to, wait_ms)) in sends.iter().enumerate() {
+                    let target = events.now() + u64::from(*wait_ms % 30) * 1000;
+                    pump(&mut net, &mut events, Some(target));
+                    events.advance_to(target);
+                    let (from, to) = (addr(*from), addr(*to));
+                    let id = i as u64 + 1;
+                    sent.insert(id, (events.now(), to));
+                    net.send(
+                        from,
+                        to,
+                        msg(&name(from), &name(to), id),
+                        &mut events,
+                        &mut trace,
+                    );
+                }
+                pump(&mut net, &mut events, None);
+                let mut ids: Vec<u64> = got.iter().map(|g| g.2).collect();
+                ids.sort_unstable();
+                assert_eq!(
+                    ids,
+                    sent.keys().copied().collect::<Vec<_>>(),
+                    "lost or doubled"
+                );
+                // Uniform latency is below 2·mean ms. A message can wait behind the one
+                // its receiver holds, but that one was sent earlier with a deadline
+                // under the same bound, so no message arrives later than its own send
+                // time plus the largest latency.
+                let mean_ms = u64::from(*latency % 20);
+                let bound_us = (2 * mean_ms).saturating_sub(1) * 1000;
+                for &(at, to, id) in &got {
+                    let (sent_at, want_to) = sent[&id];
+                    assert_eq!(to, want_to);
+                    assert!(at >= sent_at, "message {id} arrived before it was sent");
+                    if dist == LatencyDist::Uniform {
+                        assert!(at <= sent_at + bound_us, "message {id} held too long");
+                    }
+                }
+                for w in got.windows(2) {
+                    assert!(w[0].0 <= w[1].0, "deliveries went back in time");
+                }
+                assert_eq!(net.stats.all.send_count, net.stats.all.recv_count);
+            });
+    }
+}

@@ -1,0 +1,439 @@
+//! A run's options: the flags of `maelstrom test` that matter for kafka (spec: kafka.md
+//! 6.5), our extensions, parsing, rendering back to flags (for replay commands), and
+//! swarm draws.
+
+use crate::rng::Rng;
+use std::fmt;
+
+/// spec: kafka.md 6.1 — the latency distributions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LatencyDist {
+    /// Exactly the mean.
+    Constant,
+    /// Uniform integer milliseconds on `[0, 2·mean)`.
+    Uniform,
+    /// Exponential with the mean, truncated to whole milliseconds.
+    Exponential,
+}
+
+impl LatencyDist {
+    fn name(self) -> &'static str {
+        match self {
+            LatencyDist::Constant => "constant",
+            LatencyDist::Uniform => "uniform",
+            LatencyDist::Exponential => "exponential",
+        }
+    }
+}
+
+/// `--concurrency`: a number of threads, or `Kn` for K per node (spec: kafka.md 3.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Concurrency {
+    /// Exactly this many threads.
+    Threads(usize),
+    /// This many threads per node.
+    PerNode(usize),
+}
+
+/// Everything that determines a run. Equal options give byte-identical runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    /// The seed every random choice comes from.
+    pub seed: u64,
+    /// `--node-count`: servers `n0…n(N-1)`; `None` is Maelstrom's default `n1…n5`.
+    pub node_count: Option<usize>,
+    /// `--concurrency`.
+    pub concurrency: Concurrency,
+    /// `--time-limit`, the main phase, in seconds.
+    pub time_limit_s: f64,
+    /// `--rate`, operations per second over all threads (0 = none).
+    pub rate: f64,
+    /// `--latency`, mean server latency in milliseconds.
+    pub latency_ms: u64,
+    /// `--latency-dist`.
+    pub latency_dist: LatencyDist,
+    /// `--nemesis partition`.
+    pub partition: bool,
+    /// `--nemesis-interval`, mean seconds between nemesis operations.
+    pub nemesis_interval_s: f64,
+    /// `--key-count`, active key slots.
+    pub key_count: usize,
+    /// `--max-writes-per-key`.
+    pub max_writes_per_key: u64,
+    /// `--loss P`: probability a server message is lost (our extension).
+    pub loss: f64,
+    /// `--duplicate P`: probability a server message is delivered twice (our extension).
+    pub duplicate: f64,
+    /// `--crash-nodes S`: mean seconds between node crashes that lose all state, 0 for
+    /// none (our extension). A crashed node restarts within S seconds.
+    pub crash_nodes_s: f64,
+    /// `--trace`: keep one line per event.
+    pub trace: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            seed: 0,
+            node_count: None,
+            concurrency: Concurrency::PerNode(1),
+            time_limit_s: 60.0,
+            rate: 5.0,
+            latency_ms: 0,
+            latency_dist: LatencyDist::Constant,
+            partition: false,
+            nemesis_interval_s: 10.0,
+            key_count: 10,
+            max_writes_per_key: 16,
+            loss: 0.0,
+            duplicate: 0.0,
+            crash_nodes_s: 0.0,
+            trace: false,
+        }
+    }
+}
+
+/// The flags that take a value, for the usage text.
+pub const FLAGS_USAGE: &str = "  --seed N                 seed for every random choice (default 0)
+  --node-count N           servers n0..n(N-1) (default: n1..n5)
+  --concurrency C          client threads: N, or Kn for K per node (default 1n)
+  --time-limit S           main phase, seconds (default 60)
+  --rate R                 operations per second over all threads (default 5)
+  --latency MS             mean server latency, ms (default 0)
+  --latency-dist D         constant | uniform | exponential (default constant)
+  --nemesis partition      cut the network now and then
+  --nemesis-interval S     mean seconds between nemesis operations (default 10)
+  --key-count N            active key slots (default 10)
+  --max-writes-per-key N   sends per key before it retires (default 16)
+  --loss P                 [ext] probability a server message is lost (default 0)
+  --duplicate P            [ext] probability a server message is duplicated (default 0)
+  --crash-nodes S          [ext] mean seconds between node crashes, 0 = none (default 0)
+  --trace                  print one line per event";
+
+impl Options {
+    /// The server ids (spec: kafka.md 1.3).
+    pub fn node_ids(&self) -> Vec<String> {
+        match self.node_count {
+            Some(n) => (0..n).map(|i| format!("n{i}")).collect(),
+            None => (1..=5).map(|i| format!("n{i}")).collect(),
+        }
+    }
+
+    /// The number of client threads.
+    pub fn threads(&self) -> usize {
+        let nodes = self.node_ids().len();
+        match self.concurrency {
+            Concurrency::Threads(n) => n,
+            Concurrency::PerNode(k) => k.saturating_mul(nodes),
+        }
+    }
+
+    /// Applies one flag (with its value, when it takes one) from the iterator. Returns
+    /// `Ok(false)` when `flag` is not an option flag.
+    pub fn apply_flag(
+        &mut self,
+        flag: &str,
+        args: &mut dyn Iterator<Item = String>,
+    ) -> Result<bool, String> {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag {
+            "--seed" => self.seed = parse(flag, &value()?)?,
+            "--node-count" => {
+                let n: usize = parse(flag, &value()?)?;
+                if n == 0 {
+                    return Err("--node-count must be at least 1".into());
+                }
+                self.node_count = Some(n);
+            }
+            "--concurrency" => {
+                let text = value()?;
+                self.concurrency = match text.strip_suffix('n') {
+                    Some(k) => Concurrency::PerNode(parse(flag, k)?),
+                    None => Concurrency::Threads(parse(flag, &text)?),
+                };
+            }
+            "--time-limit" => self.time_limit_s = non_negative(flag, &value()?)?,
+            "--rate" => self.rate = non_negative(flag, &value()?)?,
+            "--latency" => self.latency_ms = parse(flag, &value()?)?,
+            "--latency-dist" => {
+                self.latency_dist = match value()?.as_str() {
+                    "constant" => LatencyDist::Constant,
+                    "uniform" => LatencyDist::Uniform,
+                    "exponential" => LatencyDist::Exponential,
+                    other => {
+                        return Err(format!(
+                            "--latency-dist takes constant, uniform or exponential, not {other:?}"
+                        ));
+                    }
+                }
+            }
+            "--nemesis" => match value()?.as_str() {
+                "partition" => self.partition = true,
+                "none" | "" => self.partition = false,
+                other => return Err(format!("--nemesis takes partition, not {other:?}")),
+            },
+            "--nemesis-interval" => self.nemesis_interval_s = non_negative(flag, &value()?)?,
+            "--key-count" => {
+                let n: usize = parse(flag, &value()?)?;
+                if n == 0 {
+                    return Err("--key-count must be at least 1".into());
+                }
+                self.key_count = n;
+            }
+            "--max-writes-per-key" => {
+                let n: u64 = parse(flag, &value()?)?;
+                if n == 0 {
+                    return Err("--max-writes-per-key must be at least 1".into());
+                }
+                self.max_writes_per_key = n;
+            }
+            "--loss" => self.loss = probability(flag, &value()?)?,
+            "--duplicate" => self.duplicate = probability(flag, &value()?)?,
+            "--crash-nodes" => self.crash_nodes_s = non_negative(flag, &value()?)?,
+            "--trace" => self.trace = true,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The flags that reproduce these options exactly (every option, defaults included,
+    /// so a replay command does not depend on the defaults of a later version).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec!["--seed".to_string(), self.seed.to_string()];
+        if let Some(n) = self.node_count {
+            args.extend(["--node-count".into(), n.to_string()]);
+        }
+        let concurrency = match self.concurrency {
+            Concurrency::Threads(n) => n.to_string(),
+            Concurrency::PerNode(k) => format!("{k}n"),
+        };
+        args.extend([
+            "--concurrency".into(),
+            concurrency,
+            "--time-limit".into(),
+            self.time_limit_s.to_string(),
+            "--rate".into(),
+            self.rate.to_string(),
+            "--latency".into(),
+            self.latency_ms.to_string(),
+            "--latency-dist".into(),
+            self.latency_dist.name().into(),
+        ]);
+        if self.partition {
+            args.extend(["--nemesis".into(), "partition".into()]);
+        }
+        args.extend([
+            "--nemesis-interval".into(),
+            self.nemesis_interval_s.to_string(),
+            "--key-count".into(),
+            self.key_count.to_string(),
+            "--max-writes-per-key".into(),
+            self.max_writes_per_key.to_string(),
+        ]);
+        if self.loss > 0.0 {
+            args.extend(["--loss".into(), self.loss.to_string()]);
+        }
+        if self.duplicate > 0.0 {
+            args.extend(["--duplicate".into(), self.duplicate.to_string()]);
+        }
+        if self.crash_nodes_s > 0.0 {
+            args.extend(["--crash-nodes".into(), self.crash_nodes_s.to_string()]);
+        }
+        args
+    }
+
+    /// Swarm testing: every option drawn from `seed` (the run itself also uses `seed`).
+    /// Runs are kept short (at most 20 virtual seconds) so that sweeps cover many seeds.
+    pub fn swarm(seed: u64) -> Options {
+        // A stream apart from the run's own, so that the drawn options and the run's
+        // choices are not correlated.
+        let mut rng = Rng::new(seed ^ 0x5157_4152_4d5f_4f50);
+        let mut pick = |choices: &[f64]| choices[rng.index(choices.len())];
+        let node_count = pick(&[1.0, 1.0, 2.0, 3.0, 5.0]) as usize;
+        let concurrency = Concurrency::PerNode(pick(&[1.0, 2.0, 2.0, 4.0]) as usize);
+        let time_limit_s = pick(&[2.0, 5.0, 10.0, 20.0]);
+        let rate = pick(&[5.0, 50.0, 100.0, 500.0, 1000.0]);
+        let latency_ms = pick(&[0.0, 0.0, 1.0, 10.0, 50.0]) as u64;
+        let latency_dist = [
+            LatencyDist::Constant,
+            LatencyDist::Uniform,
+            LatencyDist::Exponential,
+        ][pick(&[0.0, 1.0, 2.0]) as usize];
+        let partition = pick(&[0.0, 1.0]) > 0.0;
+        let nemesis_interval_s = pick(&[0.5, 2.0, 5.0, 10.0]);
+        let key_count = pick(&[1.0, 3.0, 10.0, 10.0]) as usize;
+        let max_writes_per_key = pick(&[2.0, 16.0, 16.0]) as u64;
+        let loss = pick(&[0.0, 0.0, 0.0, 0.01, 0.1]);
+        let duplicate = pick(&[0.0, 0.0, 0.0, 0.05]);
+        let crash_nodes_s = pick(&[0.0, 0.0, 0.0, 0.0, 5.0]);
+        Options {
+            seed,
+            node_count: Some(node_count),
+            concurrency,
+            time_limit_s,
+            rate,
+            latency_ms,
+            latency_dist,
+            partition,
+            nemesis_interval_s,
+            key_count,
+            max_writes_per_key,
+            loss,
+            duplicate,
+            crash_nodes_s,
+            trace: false,
+        }
+    }
+
+    /// Parses a whole list of option flags onto these options, then validates them.
+    pub fn parse_all(mut self, args: &[String]) -> Result<Options, String> {
+        let mut iter = args.iter().cloned();
+        while let Some(flag) = iter.next() {
+            if !self.apply_flag(&flag, &mut iter)? {
+                return Err(format!("unknown flag {flag:?}"));
+            }
+        }
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// Refuses options too large to simulate in one process; each bound is far above
+    /// anything Maelstrom itself could run.
+    pub fn validate(&self) -> Result<(), String> {
+        const NODES_MAX: usize = 1_000;
+        const THREADS_MAX: usize = 10_000;
+        const TIME_LIMIT_MAX_S: f64 = 1e6;
+        const RATE_MAX: f64 = 1e7;
+        const LATENCY_MAX_MS: u64 = 1_000_000_000;
+        if self.node_ids().is_empty() || self.key_count == 0 || self.max_writes_per_key == 0 {
+            return Err(
+                "--node-count, --key-count and --max-writes-per-key must be at least 1".into(),
+            );
+        }
+        if self.node_ids().len() > NODES_MAX {
+            return Err(format!("--node-count may be at most {NODES_MAX}"));
+        }
+        let is_probability = |p: f64| (0.0..=1.0).contains(&p);
+        if !is_probability(self.loss) || !is_probability(self.duplicate) {
+            return Err("--loss and --duplicate take probabilities in [0, 1]".into());
+        }
+        let is_duration = |s: f64| s.is_finite() && s >= 0.0;
+        if ![
+            self.time_limit_s,
+            self.nemesis_interval_s,
+            self.crash_nodes_s,
+            self.rate,
+        ]
+        .into_iter()
+        .all(is_duration)
+        {
+            return Err("durations and --rate must be finite and non-negative".into());
+        }
+        if self.threads() > THREADS_MAX {
+            return Err(format!(
+                "--concurrency may give at most {THREADS_MAX} threads"
+            ));
+        }
+        if self.time_limit_s > TIME_LIMIT_MAX_S
+            || self.nemesis_interval_s > TIME_LIMIT_MAX_S
+            || self.crash_nodes_s > TIME_LIMIT_MAX_S
+        {
+            return Err(format!("durations may be at most {TIME_LIMIT_MAX_S} s"));
+        }
+        if self.rate > RATE_MAX {
+            return Err(format!("--rate may be at most {RATE_MAX}"));
+        }
+        if self.latency_ms > LATENCY_MAX_MS {
+            return Err(format!("--latency may be at most {LATENCY_MAX_MS} ms"));
+        }
+        Ok(())
+    }
+}
+
+impl Options {
+    /// The options a sweep uses for `seed`: drawn from the seed (`swarm`) or the
+    /// defaults, then `overrides` (flags) applied on top, and the seed set last.
+    pub fn for_seed(seed: u64, swarm: bool, overrides: &[String]) -> Result<Options, String> {
+        let base = if swarm {
+            Options::swarm(seed)
+        } else {
+            Options::default()
+        };
+        let mut options = base.parse_all(overrides)?;
+        options.seed = seed;
+        Ok(options)
+    }
+}
+
+impl fmt::Display for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_args().join(" "))
+    }
+}
+
+fn parse<T: std::str::FromStr>(flag: &str, text: &str) -> Result<T, String> {
+    text.parse()
+        .map_err(|_| format!("{flag} takes a non-negative integer, not {text:?}"))
+}
+
+fn non_negative(flag: &str, text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(format!("{flag} takes a non-negative number, not {text:?}")),
+    }
+}
+
+fn probability(flag: &str, text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!(
+            "{flag} takes a probability in [0, 1], not {text:?}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<String> {
+        text.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn flags_round_trip_through_to_args() {
+        for seed in 0..50 {
+            let options = Options::swarm(seed);
+            let again = Options::default().parse_all(&options.to_args()).unwrap();
+            assert_eq!(again, options, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn concurrency_suffix_multiplies_by_node_count() {
+        let o = Options::default()
+            .parse_all(&args("--node-count 2 --concurrency 2n"))
+            .unwrap();
+        assert_eq!(o.threads(), 4);
+        assert_eq!(o.node_ids(), vec!["n0", "n1"]);
+        let o = Options::default()
+            .parse_all(&args("--concurrency 3"))
+            .unwrap();
+        assert_eq!(o.threads(), 3);
+        assert_eq!(o.node_ids(), vec!["n1", "n2", "n3", "n4", "n5"]);
+    }
+
+    #[test]
+    fn bad_flags_are_refused_with_a_reason() {
+        let bad = |text: &str| Options::default().parse_all(&args(text)).unwrap_err();
+        assert!(bad("--rate fast").contains("--rate"));
+        assert!(bad("--latency-dist pareto").contains("pareto"));
+        assert!(bad("--loss 1.5").contains("probability"));
+        assert!(bad("--frob").contains("unknown flag"));
+        assert!(bad("--seed").contains("needs a value"));
+        assert!(bad("--node-count 0").contains("at least 1"));
+        assert!(bad("--node-count 5000").contains("at most"));
+        assert!(bad("--node-count 10 --concurrency 2000n").contains("threads"));
+        assert!(bad("--time-limit 1e300").contains("at most"));
+    }
+}

@@ -1,0 +1,273 @@
+//! What the command prints: a Maelstrom-like summary of one run, its JSON form, and the
+//! replay command for a seed.
+//!
+//! The summary never contains wall-clock figures unless the caller passes them, so that
+//! snapshots of it are stable.
+
+use crate::checker::Report;
+use crate::history::{F, History, NetCounts, OpType, ViolationKind};
+use crate::options::Options;
+use crate::run::Outcome;
+use crate::trace;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// Whether a run passed: no run failure, no fatal wire violation, and the checker's
+/// Maelstrom-equivalent verdict.
+pub fn is_valid(outcome: &Outcome, report: &Report) -> bool {
+    outcome.failure.is_none() && fatal_violations(&outcome.history) == 0 && report.is_valid()
+}
+
+/// Violations that Maelstrom treats as fatal to the node (spec: kafka.md 1.2).
+pub fn fatal_violations(history: &History) -> usize {
+    history
+        .violations
+        .iter()
+        .filter(|v| {
+            matches!(
+                v.kind,
+                ViolationKind::MalformedEnvelope | ViolationKind::UnknownDestination
+            )
+        })
+        .count()
+}
+
+/// Client invocations (crashes included, nemesis excluded): msgs-per-op's denominator
+/// (spec: kafka.md 6.4).
+pub fn invocations(history: &History) -> u64 {
+    history
+        .ops
+        .iter()
+        .filter(|o| o.ty == OpType::Invoke)
+        .count() as u64
+}
+
+/// Wall-clock figures of one run, for the command's output only.
+#[derive(Clone, Copy, Debug)]
+pub struct Wall {
+    /// Simulating.
+    pub run: Duration,
+    /// Checking the history.
+    pub check: Duration,
+}
+
+/// The most telling line of an invalid run's report, for a sweep's one-line listing:
+/// the first line that names anomalies, with the line after it, or else the last line.
+pub fn why(outcome: &Outcome, report: &Report) -> String {
+    if let Some(failure) = &outcome.failure {
+        return failure.clone();
+    }
+    if let Some(v) = outcome.history.violations.iter().find(|v| {
+        matches!(
+            v.kind,
+            ViolationKind::MalformedEnvelope | ViolationKind::UnknownDestination
+        )
+    }) {
+        return format!("{:?} by {}: {}", v.kind, v.node, v.detail);
+    }
+    let text = report.to_string();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if let Some(i) = lines
+        .iter()
+        .position(|l| l.to_lowercase().contains("anomal"))
+    {
+        return match lines.get(i + 1) {
+            Some(next) => format!("{} {next}", lines[i]),
+            None => lines[i].to_string(),
+        };
+    }
+    lines
+        .last()
+        .map_or_else(|| "invalid".into(), |l| l.to_string())
+}
+
+/// The one command that replays `options`.
+pub fn replay_command(options: &Options) -> String {
+    format!(
+        "cargo run --release -p replicator-sim -- run {}",
+        options.to_args().join(" ")
+    )
+}
+
+fn f_name(f: F) -> &'static str {
+    match f {
+        F::Send => "send",
+        F::Poll => "poll",
+        F::Assign => "assign",
+        F::Crash => "crash",
+    }
+}
+
+/// Completions per function: (ok, info, fail).
+fn op_counts(history: &History) -> BTreeMap<&'static str, [u64; 3]> {
+    let mut counts: BTreeMap<&'static str, [u64; 3]> = BTreeMap::new();
+    for op in &history.ops {
+        let slot = match op.ty {
+            OpType::Invoke => continue,
+            OpType::Ok => 0,
+            OpType::Info => 1,
+            OpType::Fail => 2,
+        };
+        counts.entry(f_name(op.f)).or_default()[slot] += 1;
+    }
+    counts
+}
+
+fn net_line(out: &mut String, name: &str, c: &NetCounts, ops: u64, per_op: bool) {
+    let _ = write!(
+        out,
+        "  {name:<8} send {} recv {} msgs {}",
+        c.send_count, c.recv_count, c.msg_count
+    );
+    if per_op {
+        let per = if ops == 0 {
+            0.0
+        } else {
+            c.msg_count as f64 / ops as f64
+        };
+        let _ = write!(out, " msgs-per-op {per:.3}");
+    }
+    out.push('\n');
+}
+
+/// The summary: run facts, then the checker's report, then the verdict. `wall` adds the
+/// wall-clock figures (leave it out where output must be stable).
+pub fn summary(
+    options: &Options,
+    outcome: &Outcome,
+    report: &Report,
+    wall: Option<Wall>,
+) -> String {
+    let h = &outcome.history;
+    let mut out = String::new();
+    let _ = writeln!(out, "replicator-sim run {options}");
+    let ops = invocations(h);
+    let _ = writeln!(out, "ops: {ops} invoked");
+    for (f, [ok, info, fail]) in op_counts(h) {
+        let _ = writeln!(out, "  {f:<8} ok {ok} info {info} fail {fail}");
+    }
+    let _ = writeln!(out, "net:");
+    net_line(&mut out, "all", &h.net.all, ops, true);
+    net_line(&mut out, "clients", &h.net.clients, ops, false);
+    net_line(&mut out, "servers", &h.net.servers, ops, true);
+    let starts = h
+        .nemesis
+        .iter()
+        .filter(|e| matches!(e.kind, crate::history::NemesisKind::StartPartition { .. }))
+        .count();
+    if !h.nemesis.is_empty() {
+        let _ = writeln!(
+            out,
+            "nemesis: {} events, {starts} partitions",
+            h.nemesis.len()
+        );
+    }
+    let _ = write!(
+        out,
+        "virtual time: {} (main phase ended at {}), {} events",
+        trace::time(h.end),
+        trace::time(h.main_phase_end),
+        outcome.events
+    );
+    if let Some(wall) = wall {
+        let secs = wall.run.as_secs_f64();
+        let (ratio, msgs) = if secs > 0.0 {
+            (
+                h.end as f64 / 1e6 / secs,
+                h.net.all.recv_count as f64 / secs,
+            )
+        } else {
+            (0.0, 0.0)
+        };
+        let _ = write!(
+            out,
+            "\nwall time: {secs:.3}s simulating ({ratio:.0}x virtual/wall, {:.2}M msgs/s) + {:.3}s checking",
+            msgs / 1e6,
+            wall.check.as_secs_f64()
+        );
+    }
+    out.push('\n');
+    if !h.violations.is_empty() {
+        let mut by_kind: BTreeMap<String, (usize, &str)> = BTreeMap::new();
+        for v in &h.violations {
+            let entry = by_kind
+                .entry(format!("{:?}", v.kind))
+                .or_insert((0, &v.detail));
+            entry.0 += 1;
+        }
+        let _ = writeln!(out, "wire violations:");
+        for (kind, (count, first)) in by_kind {
+            let _ = writeln!(out, "  {kind} x{count}, first: {first}");
+        }
+    }
+    if let Some(failure) = &outcome.failure {
+        let _ = writeln!(out, "RUN FAILED: {failure}");
+    }
+    let _ = writeln!(out, "{report}");
+    if is_valid(outcome, report) {
+        if !report.is_strict_valid() {
+            let _ = writeln!(
+                out,
+                "(Maelstrom-equivalent verdict valid; our stricter checks failed)"
+            );
+        }
+    } else {
+        let _ = writeln!(out, "INVALID: replay with {}", replay_command(options));
+    }
+    out
+}
+
+/// The run as JSON for `--json`: options, facts, the checker's report and the verdict.
+pub fn to_json(
+    options: &Options,
+    outcome: &Outcome,
+    report: &Report,
+    wall: Option<Wall>,
+) -> serde_json::Value {
+    let h = &outcome.history;
+    let counts = |c: &NetCounts| json!({"send-count": c.send_count, "recv-count": c.recv_count, "msg-count": c.msg_count});
+    let ops = invocations(h);
+    let per_op = |c: &NetCounts| {
+        if ops == 0 {
+            0.0
+        } else {
+            c.msg_count as f64 / ops as f64
+        }
+    };
+    let by_f: serde_json::Map<String, serde_json::Value> = op_counts(h)
+        .into_iter()
+        .map(|(f, [ok, info, fail])| (f.to_string(), json!({"ok": ok, "info": info, "fail": fail})))
+        .collect();
+    let violations: Vec<serde_json::Value> = h
+        .violations
+        .iter()
+        .map(|v| json!({"time-us": v.time, "node": v.node.as_str(), "kind": format!("{:?}", v.kind), "detail": v.detail}))
+        .collect();
+    json!({
+        "options": options.to_args(),
+        "valid": is_valid(outcome, report),
+        "strict-valid": is_valid(outcome, report) && report.is_strict_valid(),
+        "failure": outcome.failure,
+        "ops": ops,
+        "by-f": by_f,
+        "net": {
+            "all": {"counts": counts(&h.net.all), "msgs-per-op": per_op(&h.net.all)},
+            "clients": counts(&h.net.clients),
+            "servers": {"counts": counts(&h.net.servers), "msgs-per-op": per_op(&h.net.servers)},
+        },
+        "violations": violations,
+        "virtual-time-us": h.end,
+        "main-phase-end-us": h.main_phase_end,
+        "events": outcome.events,
+        "wall-run-s": wall.map(|w| w.run.as_secs_f64()),
+        "wall-check-s": wall.map(|w| w.check.as_secs_f64()),
+        "checker": report.to_json(),
+        "replay": replay_command(options),
+    })
+}
