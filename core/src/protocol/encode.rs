@@ -188,6 +188,15 @@ pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
 /// a multi-byte UTF-8 sequence is ASCII, so working on bytes keeps the text intact.
 fn write_json_str(out: &mut Vec<u8>, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    // Nearly every id and key needs no escape: one scan and one copy, rather than a
+    // match per byte (ids were a fifth of the encoder's time).
+    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     out.push(b'"');
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
