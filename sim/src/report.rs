@@ -119,23 +119,6 @@ fn op_counts(history: &History) -> BTreeMap<&'static str, [u64; 3]> {
     counts
 }
 
-fn net_line(out: &mut String, name: &str, c: &NetCounts, ops: u64, per_op: bool) {
-    let _ = write!(
-        out,
-        "  {name:<8} send {} recv {} msgs {}",
-        c.send_count, c.recv_count, c.msg_count
-    );
-    if per_op {
-        let per = if ops == 0 {
-            0.0
-        } else {
-            c.msg_count as f64 / ops as f64
-        };
-        let _ = write!(out, " msgs-per-op {per:.3}");
-    }
-    out.push('\n');
-}
-
 /// The summary: run facts, then the checker's report, then the verdict. `wall` adds the
 /// wall-clock figures (leave it out where output must be stable).
 pub fn summary(
@@ -147,15 +130,8 @@ pub fn summary(
     let h = &outcome.history;
     let mut out = String::new();
     let _ = writeln!(out, "replicator-sim run {options}");
-    let ops = invocations(h);
-    let _ = writeln!(out, "ops: {ops} invoked");
-    for (f, [ok, info, fail]) in op_counts(h) {
-        let _ = writeln!(out, "  {f:<8} ok {ok} info {info} fail {fail}");
-    }
-    let _ = writeln!(out, "net:");
-    net_line(&mut out, "all", &h.net.all, ops, true);
-    net_line(&mut out, "clients", &h.net.clients, ops, false);
-    net_line(&mut out, "servers", &h.net.servers, ops, true);
+    // Operation counts, latencies and msgs-per-op come once, in the checker's report
+    // below; this header says only what the run itself was.
     let starts = h
         .nemesis
         .iter()
