@@ -134,6 +134,7 @@ fn throughput(nodes: &[(&str, PathBuf)], runs: usize, requests: usize) {
     );
     let mut rates = vec![Vec::new(); nodes.len()];
     let mut peaks = vec![Vec::new(); nodes.len()];
+    let mut cpu = vec![Vec::new(); nodes.len()];
     for run in 1..=runs {
         for (n, (name, bin)) in nodes.iter().enumerate() {
             let load_before = load();
@@ -141,13 +142,18 @@ fn throughput(nodes: &[(&str, PathBuf)], runs: usize, requests: usize) {
                 Ok(result) => {
                     let rate = workload.reply_count() as f64 / result.seconds;
                     println!(
-                        "run {run} {name}: {:.3} s, {:.0} requests/s, peak RSS {:.1} MB, {} replies checked, load {load_before}",
+                        "run {run} {name}: {:.3} s, {:.0} requests/s, node CPU {:.2} s \
+                         ({:.0} requests per CPU-second), peak RSS {:.1} MB, {} replies checked, \
+                         load {load_before}",
                         result.seconds,
                         rate,
+                        result.cpu_seconds,
+                        workload.reply_count() as f64 / result.cpu_seconds,
                         result.peak_kb as f64 / 1024.0,
                         workload.samples.len()
                     );
                     rates[n].push(rate);
+                    cpu[n].push(result.cpu_seconds);
                     peaks[n].push(result.peak_kb as f64 / 1024.0);
                 }
                 Err(why) => {
@@ -167,6 +173,12 @@ fn throughput(nodes: &[(&str, PathBuf)], runs: usize, requests: usize) {
         println!(
             "{name} stdio peak RSS (VmHWM): median {peak_median:.1} MB (min {peak_min:.1}, max {peak_max:.1})"
         );
+        let (cpu_median, cpu_min, cpu_max) = spread(&cpu[n]);
+        println!(
+            "{name} node CPU time (user+sys, all threads): median {cpu_median:.2} s (min {cpu_min:.2}, max {cpu_max:.2}), \
+             {:.0} requests per CPU-second at the median",
+            workload.reply_count() as f64 / cpu_median
+        );
         medians.push(median);
     }
     if let [first, second] = medians[..] {
@@ -184,6 +196,9 @@ fn throughput(nodes: &[(&str, PathBuf)], runs: usize, requests: usize) {
 struct RunResult {
     seconds: f64,
     peak_kb: u64,
+    /// The node's user and system time over all its threads, read with the peak: what
+    /// the run cost, whatever else the machine was doing.
+    cpu_seconds: f64,
 }
 
 fn spawn(bin: &Path) -> Result<Child, String> {
@@ -215,6 +230,7 @@ fn run_once(bin: &Path, input: &[u8], workload: &Workload) -> Result<RunResult, 
         let waited = done_rx.recv_timeout(RUN_TIMEOUT);
         // Read the peak before stdin closes, while the node still holds all its state.
         let peak_kb = proc_status_kb(pid, "VmHWM");
+        let cpu_seconds = proc_cpu_seconds(pid);
         if waited.is_err() {
             // Killing the node also unblocks a writer stuck on a full pipe.
             let _ = child.kill();
@@ -228,6 +244,7 @@ fn run_once(bin: &Path, input: &[u8], workload: &Workload) -> Result<RunResult, 
         Ok(RunResult {
             seconds: end.duration_since(start).as_secs_f64(),
             peak_kb: peak_kb.ok_or("cannot read VmHWM")?,
+            cpu_seconds: cpu_seconds.ok_or("cannot read the node's CPU time")?,
         })
     });
     let status = child.wait().map_err(|e| e.to_string())?;
@@ -296,6 +313,18 @@ fn read_replies(
             let _ = done.send(Instant::now());
         }
     }
+}
+
+/// User plus system time of a process so far, from /proc/<pid>/stat, in seconds. The
+/// clock tick is taken to be 100 Hz, as on every Linux this runs on (`getconf CLK_TCK`).
+fn proc_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; the fields after it are plain numbers. utime and
+    // stime are fields 14 and 15 of the whole line, so 12 and 13 after the name's `)`.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
 }
 
 /// A `kB` field of /proc/<pid>/status.
