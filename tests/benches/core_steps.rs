@@ -1,6 +1,6 @@
 //! The core benchmark: Replicator's `Node` driven directly, without processes or pipes.
 //!
-//! `cargo bench -p replicator-tests --bench core_steps [-- --runs N --requests N]`
+//! `cargo bench -p replicator-tests --bench core_steps [-- --runs N --requests N --clients N]`
 //!
 //! Over the stdio bench's workload (init, then 1,000,000 requests) it reports:
 //! - steps/s: `Node::step` on messages decoded beforehand (dropping the outputs counts);
@@ -23,7 +23,7 @@ fn main() {
     let args = Args::from_env();
     let runs = args.number("--runs", 5).max(1);
     let requests = args.number("--requests", 1_000_000);
-    let workload = generate(&common::Shape::standard(requests));
+    let workload = generate(&args.shape(requests));
     let input = workload.all_lines();
     let lines: Vec<&[u8]> = input
         .split(|&b| b == b'\n')

@@ -14,7 +14,8 @@
 //! Options: `--naive` (or `REPLICATOR_BENCH_NAIVE=1`) runs `examples/naive_node.rs`
 //! instead; `--compare` runs both, taking turns, and reports the ratio; `--runs N`
 //! (default 5); `--requests N` (default 1,000,000);
-//! `--memory-requests N` (default 1,000,000); `--memory-keys N` (default 100);
+//! `--clients N` (default 10; the 100 keys are dealt out among them, so more clients
+//! means fewer keys per poll); `--memory-requests N` (default 1,000,000); `--memory-keys N` (default 100);
 //! `--no-memory`; `--memory-only`;
 //! `--no-build` (use the binaries as they are); `--bin PATH` (any other node);
 //! `--dump FILE` (write the throughput workload to FILE and stop, for profiling).
@@ -58,14 +59,14 @@ fn main() {
         // For profiling: `valgrind --tool=callgrind replicator < FILE > /dev/null`
         // counts the node's work without this harness's threads in the picture.
         let path = args.rest.get(i + 1).expect("--dump takes a path");
-        let workload = generate(&Shape::standard(requests));
+        let workload = generate(&args.shape(requests));
         std::fs::write(path, workload.all_lines()).expect("the dump file is writable");
         println!("wrote {} lines to {path}", workload.reply_count());
         return;
     }
 
     if !args.flag("--memory-only") {
-        throughput(&nodes, runs, requests);
+        throughput(&nodes, runs, &args.shape(requests));
     }
     if !args.flag("--no-memory") {
         let keys = args.number("--memory-keys", 100).max(1);
@@ -116,13 +117,14 @@ fn built_binary(naive: bool, build: bool) -> PathBuf {
 /// Runs each node `runs` times on the same workload, taking turns so that a change in
 /// the machine's load hits every node alike, and reports each node's spread and, for two
 /// nodes, the ratio of their medians.
-fn throughput(nodes: &[(&str, PathBuf)], runs: usize, requests: usize) {
+fn throughput(nodes: &[(&str, PathBuf)], runs: usize, shape: &Shape) {
     let started = Instant::now();
-    let workload = generate(&Shape::standard(requests));
+    let workload = generate(shape);
     let input = workload.all_lines();
     println!(
-        "workload: {} request lines ({} send, {} poll, {} commit_offsets) after init, \
-         {:.1} MB, {} messages polled, mean payload {:.2} B; generated in {:.2} s",
+        "workload: {} clients, {} request lines ({} send, {} poll, {} commit_offsets) after \
+         init, {:.1} MB, {} messages polled, mean payload {:.2} B; generated in {:.2} s",
+        shape.clients,
         workload.request_count,
         workload.sends,
         workload.polls,

@@ -452,6 +452,17 @@ pub struct Args {
 }
 
 impl Args {
+    /// The standard workload of `requests` requests, with `--clients N` if given: the
+    /// 100 keys are dealt out among the clients, so more clients means fewer keys per
+    /// poll (Maelstrom's own clients usually poll one to three keys).
+    pub fn shape(&self, requests: usize) -> Shape {
+        let standard = Shape::standard(requests);
+        Shape {
+            clients: self.number("--clients", standard.clients).max(1),
+            ..standard
+        }
+    }
+
     /// Reads the process arguments.
     pub fn from_env() -> Args {
         Args {
