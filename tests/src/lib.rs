@@ -4,6 +4,8 @@
 #[cfg(test)]
 mod bin_path;
 #[cfg(test)]
+mod buggy_nodes;
+#[cfg(test)]
 mod sim_runner;
 #[cfg(test)]
 mod sim_snapshots;
