@@ -8,8 +8,9 @@ use std::fmt;
 /// The id of a Maelstrom participant: a server (`n0`), a client (`c7`) or a service
 /// (`lin-kv`).
 ///
-/// A [`SmallStr`]: ids are a few bytes, held inline, so decoding a message and stamping
-/// the node's own id on a reply allocate nothing; a long id is shared by reference count.
+/// Held as a small string: ids are a few bytes, kept inline, so decoding a message and
+/// stamping the node's own id on a reply allocate nothing; a long id is shared by
+/// reference count.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NodeId(SmallStr);
 
@@ -70,8 +71,9 @@ impl fmt::Display for MsgId {
 /// The name of one log. Keys are opaque strings (spec: kafka.md 2.1): `"9"` and `"09"`
 /// are different logs.
 ///
-/// A [`SmallStr`]: Maelstrom's keys are short decimal numbers, held inline, so a poll
-/// naming ten keys allocates nothing for them; a long key is shared by reference count.
+/// Held as a small string: Maelstrom's keys are short decimal numbers, kept inline, so a
+/// poll naming ten keys allocates nothing for them; a long key is shared by reference
+/// count.
 /// Keys order as their strings do.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Key(SmallStr);

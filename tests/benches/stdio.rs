@@ -15,8 +15,8 @@
 //! instead; `--compare` runs both, taking turns, and reports the ratio; `--runs N`
 //! (default 5); `--requests N` (default 1,000,000);
 //! `--clients N` (default 10; the 100 keys are dealt out among them, so more clients
-//! means fewer keys per poll); `--memory-requests N` (default 1,000,000); `--memory-keys N` (default 100);
-//! `--no-memory`; `--memory-only`;
+//! means fewer keys per poll); `--memory-requests N` (default 1,000,000);
+//! `--memory-keys N` (default 100); `--no-memory`; `--memory-only`;
 //! `--no-build` (use the binaries as they are); `--bin PATH` (any other node);
 //! `--dump FILE` (write the throughput workload to FILE and stop, for profiling).
 

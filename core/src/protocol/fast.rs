@@ -1,8 +1,9 @@
 //! The decoder's fast path: the requests a node gets nearly all the time (`send`, `poll`
 //! and `commit_offsets`) in their ordinary shape, read in one strict pass.
 //!
-//! The full decoder ([`super::decode`]) reads every field leniently so that any mistake
-//! can be named precisely; that costs a large intermediate struct and a check per field.
+//! The full decoder ([`decode_full`](super::decode::decode_full)) reads every field
+//! leniently so that any mistake can be named precisely; that costs a large intermediate
+//! struct and a check per field.
 //! This path instead reads straight into the few values these three requests carry, with
 //! their final types (`&str` borrowed from the line, `u64`, raw JSON, offsets), and gives
 //! up at the first thing it does not expect: an escaped string, a field it does not

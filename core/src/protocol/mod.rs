@@ -181,8 +181,8 @@ impl Body {
 
 /// A message payload: any JSON value, kept as the exact text it arrived as.
 ///
-/// A [`SmallStr`](crate::small::SmallStr): Maelstrom's payloads are small integers, held
-/// inline, so a `send` allocates nothing for its payload until the log stores it.
+/// Held as a small string: Maelstrom's payloads are small integers, kept inline, so a
+/// `send` allocates nothing for its payload until the log stores it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Payload(SmallStr);
 
