@@ -7,7 +7,9 @@
 //!   half sends and half polls, plus periodic commits), another reads the replies. The
 //!   clock runs from the first write to the last reply. The reply count must match and
 //!   sampled replies must say exactly what a correct node says, so a broken node cannot
-//!   look fast. Peak RSS is VmHWM, read after the last reply and before stdin closes.
+//!   look fast. Peak RSS is VmHWM, read after the last reply and before stdin closes, as
+//!   is the node's CPU time (user + system, all threads), which says what a run cost
+//!   whatever else the shared machine was doing.
 //! - Memory: a run of sends only; what a stored message costs is
 //!   (RSS after the sends − RSS after init) / messages, against payload bytes + 16.
 //!
