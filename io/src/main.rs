@@ -27,6 +27,8 @@ const CHUNK_BYTES: usize = 256 * 1024;
 /// Decoded batches the reader may run ahead of the node; bounds memory when the node is
 /// slower.
 const BATCHES_AHEAD: usize = 8;
+/// How many lines the reader decodes between looks at whether the main thread is idle.
+const IDLE_CHECK_LINES: usize = 16;
 /// Replies are written out once this many bytes are waiting, even in the middle of a
 /// batch: when input arrives faster than the node answers, a batch never ends, and
 /// holding every reply until it did would cost memory and leave the other end waiting.
@@ -123,9 +125,9 @@ struct Batches {
 ///
 /// Decoding, over half of the work per line, is shared between the two threads so that
 /// both cores can work: while the main thread is busy, the reader decodes the lines it
-/// reads, so a decoded batch is ready when the main thread finishes; when the main thread
-/// has finished everything sent to it, it is idle, and the reader hands it the next lines
-/// raw to decode itself. Decoding is a pure function of the line and the order of lines
+/// reads, so a decoded batch is ready when the main thread finishes; as soon as the main
+/// thread has finished everything sent to it, it is idle, and the reader hands it what
+/// it has decoded so far and the rest of the chunk raw, to decode itself. Decoding is a pure function of the line and the order of lines
 /// never changes, so who decodes a line changes nothing but speed. The channel closes at
 /// end of input; a read error is logged and treated as the end.
 fn spawn_reader() -> Batches {
@@ -165,15 +167,19 @@ fn spawn_reader() -> Batches {
                 .iter()
                 .rposition(|&b| b == b'\n')
                 .map_or(0, |last| last + 1);
-            if sent.load(Ordering::Acquire) == 0 {
-                batch.raw.extend_from_slice(&rest[..complete]);
-            } else {
-                let mut lines = &rest[..complete];
-                while let Some(end) = find_newline(lines) {
-                    batch.decoded.push(decode_line(&lines[..end]));
-                    lines = &lines[end + 1..];
+            let mut lines = &rest[..complete];
+            let mut decoded = 0usize;
+            while let Some(end) = find_newline(lines) {
+                // Every few lines, see whether the main thread has run out of work; if so,
+                // hand it the rest of this chunk raw rather than keep it waiting.
+                if decoded % IDLE_CHECK_LINES == 0 && sent.load(Ordering::Acquire) == 0 {
+                    break;
                 }
+                batch.decoded.push(decode_line(&lines[..end]));
+                lines = &lines[end + 1..];
+                decoded += 1;
             }
+            batch.raw.extend_from_slice(lines);
             partial.extend_from_slice(&rest[complete..]);
             if !batch.is_empty() {
                 sent.fetch_add(1, Ordering::AcqRel);
