@@ -1,33 +1,39 @@
 //! Newtypes for the names that must never be confused: node ids, message ids, keys and
 //! offsets.
 
+use crate::small::SmallStr;
 use std::borrow::Borrow;
 use std::fmt;
-use std::sync::Arc;
 
 /// The id of a Maelstrom participant: a server (`n0`), a client (`c7`) or a service
 /// (`lin-kv`).
 ///
-/// Shared (`Arc<str>`): a node stamps its own id on every message it sends, and cloning
-/// a reference count is cheaper than cloning a string.
+/// Held as a small string: ids are a few bytes, kept inline, so decoding a message and
+/// stamping the node's own id on a reply allocate nothing; a long id is shared by
+/// reference count.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct NodeId(Arc<str>);
+pub struct NodeId(SmallStr);
 
 impl NodeId {
     /// Wraps a name.
     pub fn new(name: &str) -> NodeId {
-        NodeId(Arc::from(name))
+        NodeId(SmallStr::new(name))
     }
 
     /// The name as Maelstrom spells it.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
+    }
+
+    /// The name's UTF-8 bytes, for writers that need no `&str`.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
     }
 
     /// Whether this id names a client. spec: kafka.md 1.3: any id whose first character is
     /// `c` is a client to Maelstrom's network and statistics.
     pub fn is_client(&self) -> bool {
-        self.0.starts_with('c')
+        self.0.as_bytes().first() == Some(&b'c')
     }
 }
 
@@ -39,13 +45,13 @@ impl From<&str> for NodeId {
 
 impl fmt::Display for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -65,20 +71,32 @@ impl fmt::Display for MsgId {
 /// The name of one log. Keys are opaque strings (spec: kafka.md 2.1): `"9"` and `"09"`
 /// are different logs.
 ///
-/// Shared (`Arc<str>`): a key is stored once as the log's name and handed out by
-/// reference count in every reply that names it.
+/// Held as a small string: Maelstrom's keys are short decimal numbers, kept inline, so a
+/// poll naming ten keys allocates nothing for them; a long key is shared by reference
+/// count.
+/// Keys order as their strings do.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Key(Arc<str>);
+pub struct Key(SmallStr);
 
 impl Key {
     /// Wraps a name.
     pub fn new(name: &str) -> Key {
-        Key(Arc::from(name))
+        Key(SmallStr::new(name))
     }
 
     /// The key's text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
+    }
+
+    /// The key's UTF-8 bytes, for writers and comparisons that need no `&str`.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
+    /// The key folded into 64 bits, for hashing; equal keys fold equally.
+    pub(crate) fn fold(&self) -> u64 {
+        self.0.fold()
     }
 }
 
@@ -90,19 +108,19 @@ impl From<&str> for Key {
 
 impl Borrow<str> for Key {
     fn borrow(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", &*self.0)
+        write!(f, "{:?}", self.as_str())
     }
 }
 

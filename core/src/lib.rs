@@ -17,6 +17,7 @@ mod ids;
 mod log;
 mod node;
 pub mod protocol;
+mod small;
 mod time;
 
 #[cfg(test)]

@@ -48,6 +48,20 @@ impl fmt::Display for Malformed {
 
 /// Decodes one line (without its newline; surrounding whitespace is allowed).
 pub fn decode(line: &[u8]) -> Result<Message, Malformed> {
+    // Ordinary requests take the fast path, which only ever agrees with the full decoder
+    // below (see `fast`). Parsing from a `str` checks UTF-8 once for the whole line, where
+    // parsing bytes would check every string separately.
+    if let Ok(text) = std::str::from_utf8(line)
+        && let Some(message) = super::fast::decode(text)
+    {
+        return Ok(message);
+    }
+    decode_full(line)
+}
+
+/// The full decoder: every line, every field read leniently and checked by hand. Only
+/// lines off the fast path come here, so it favours precise errors over speed.
+pub(super) fn decode_full(line: &[u8]) -> Result<Message, Malformed> {
     let wire: WireEnvelope<'_> = match serde_json::from_slice(line) {
         Ok(wire) => wire,
         Err(error) => return Err(salvage(line, error)),

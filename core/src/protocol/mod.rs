@@ -16,10 +16,12 @@
 
 mod decode;
 mod encode;
+mod fast;
 
 pub use decode::{Malformed, decode};
 
 use crate::ids::{Key, MsgId, NodeId, Offset};
+use crate::small::SmallStr;
 use std::fmt;
 
 /// One message on the Maelstrom network.
@@ -178,31 +180,39 @@ impl Body {
 }
 
 /// A message payload: any JSON value, kept as the exact text it arrived as.
+///
+/// Held as a small string: Maelstrom's payloads are small integers, kept inline, so a
+/// `send` allocates nothing for its payload until the log stores it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Payload(Box<str>);
+pub struct Payload(SmallStr);
 
 impl Payload {
     /// Wraps JSON text that the caller has already validated (the decoder does, through
     /// `serde_json`'s `RawValue`). For text of unknown origin use [`Payload::parse`].
     pub(crate) fn from_valid_json(text: &str) -> Payload {
-        Payload(text.into())
+        Payload(SmallStr::new(text))
     }
 
     /// Checks that `text` is one JSON value and wraps it, byte for byte.
     pub fn parse(text: &str) -> Result<Payload, serde_json::Error> {
         let raw: &serde_json::value::RawValue = serde_json::from_str(text)?;
-        Ok(Payload(raw.get().into()))
+        Ok(Payload::from_valid_json(raw.get()))
     }
 
     /// The JSON text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
+    }
+
+    /// The JSON text's bytes, for writers that need no `&str`.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
     }
 }
 
 impl fmt::Debug for Payload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -229,6 +239,24 @@ impl MsgRun {
             key,
             text: String::new(),
             items: Vec::new(),
+        }
+    }
+
+    /// A run of consecutive offsets from `first`: `text` holds the payloads back to back,
+    /// and `ends` says where each one ends in it, ascending. Allocates exactly once for
+    /// the text and once for the index.
+    pub(crate) fn from_parts(
+        key: Key,
+        first: u64,
+        text: &str,
+        ends: impl ExactSizeIterator<Item = usize>,
+    ) -> MsgRun {
+        let mut items = Vec::with_capacity(ends.len());
+        items.extend((first..).map(Offset).zip(ends));
+        MsgRun {
+            key,
+            text: text.to_owned(),
+            items,
         }
     }
 
