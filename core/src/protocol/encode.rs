@@ -50,14 +50,8 @@ impl Body {
                 field_u64(out, "msg_id", msg_id.0);
                 out.extend_from_slice(b",\"node_id\":");
                 write_json_str(out, node_id.as_bytes());
-                out.extend_from_slice(b",\"node_ids\":[");
-                for (i, id) in node_ids.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    write_json_str(out, id.as_bytes());
-                }
-                out.push(b']');
+                out.extend_from_slice(b",\"node_ids\":");
+                write_list(out, b'[', node_ids, |out, id| write_json_str(out, id.as_bytes()));
             }
             Body::InitOk { in_reply_to } | Body::CommitOffsetsOk { in_reply_to } => {
                 field_u64(out, "in_reply_to", in_reply_to.0);
@@ -82,26 +76,14 @@ impl Body {
                 write_offsets(out, offsets);
             }
             Body::PollOk { in_reply_to, msgs } => {
-                out.extend_from_slice(b",\"msgs\":{");
-                for (i, run) in msgs.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    write_run(out, run);
-                }
-                out.push(b'}');
+                out.extend_from_slice(b",\"msgs\":");
+                write_list(out, b'{', msgs, write_run);
                 field_u64(out, "in_reply_to", in_reply_to.0);
             }
             Body::ListCommittedOffsets { msg_id, keys } => {
                 field_u64(out, "msg_id", msg_id.0);
-                out.extend_from_slice(b",\"keys\":[");
-                for (i, key) in keys.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    write_json_str(out, key.as_bytes());
-                }
-                out.push(b']');
+                out.extend_from_slice(b",\"keys\":");
+                write_list(out, b'[', keys, |out, key| write_json_str(out, key.as_bytes()));
             }
             Body::ListCommittedOffsetsOk {
                 in_reply_to,
@@ -127,17 +109,24 @@ impl Body {
     }
 }
 
-fn write_offsets(out: &mut Vec<u8>, offsets: &[(Key, Offset)]) {
-    out.push(b'{');
-    for (i, (key, offset)) in offsets.iter().enumerate() {
+/// `[a,b,…]` or `{a,b,…}` (with `open` `[` or `{`), each item written by `item`.
+fn write_list<T>(out: &mut Vec<u8>, open: u8, items: &[T], item: impl Fn(&mut Vec<u8>, &T)) {
+    out.push(open);
+    for (i, x) in items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
+        item(out, x);
+    }
+    out.push(if open == b'[' { b']' } else { b'}' });
+}
+
+fn write_offsets(out: &mut Vec<u8>, offsets: &[(Key, Offset)]) {
+    write_list(out, b'{', offsets, |out, (key, offset)| {
         write_json_str(out, key.as_bytes());
         out.push(b':');
         write_u64(out, offset.0);
-    }
-    out.push(b'}');
+    });
 }
 
 fn write_run(out: &mut Vec<u8>, run: &MsgRun) {
