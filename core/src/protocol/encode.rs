@@ -51,7 +51,9 @@ impl Body {
                 out.extend_from_slice(b",\"node_id\":");
                 write_json_str(out, node_id.as_bytes());
                 out.extend_from_slice(b",\"node_ids\":");
-                write_list(out, b'[', node_ids, |out, id| write_json_str(out, id.as_bytes()));
+                write_list(out, b'[', node_ids, |out, id| {
+                    write_json_str(out, id.as_bytes())
+                });
             }
             Body::InitOk { in_reply_to } | Body::CommitOffsetsOk { in_reply_to } => {
                 field_u64(out, "in_reply_to", in_reply_to.0);
@@ -83,7 +85,9 @@ impl Body {
             Body::ListCommittedOffsets { msg_id, keys } => {
                 field_u64(out, "msg_id", msg_id.0);
                 out.extend_from_slice(b",\"keys\":");
-                write_list(out, b'[', keys, |out, key| write_json_str(out, key.as_bytes()));
+                write_list(out, b'[', keys, |out, key| {
+                    write_json_str(out, key.as_bytes())
+                });
             }
             Body::ListCommittedOffsetsOk {
                 in_reply_to,
