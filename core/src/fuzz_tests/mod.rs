@@ -13,6 +13,20 @@
 //!
 //! Generators are `TypeGenerator` derives over small enums rather than raw bytes, so a
 //! failure shrinks to a short, readable case.
+//!
+//! # Running
+//! - `cargo test -p replicator-core fuzz_tests` runs each target for [`TEST_ITERATIONS`]
+//!   random cases plus every file of its committed corpus, on stable Rust. A failure
+//!   prints the shrunk input and a `BOLERO_RANDOM_SEED=…` that replays it.
+//! - As a fuzzer (nightly and `cargo install cargo-bolero` needed), one target at a
+//!   time, for example for ten minutes:
+//!   `cargo +nightly bolero test -p replicator-core fuzz_tests::wire::wire_envelopes -T 600s`
+//!   (the other targets: `fuzz_tests::wire::wire_bytes`, `fuzz_tests::node::node_steps`,
+//!   `fuzz_tests::log_model::log_model`). It builds with the workspace's `fuzz` profile.
+//! - Corpora live in `__fuzz__/<target path joined by __>/corpus` beside this file, and
+//!   crashes in `.../crashes`; plain `cargo test` replays both. After a run, shrink the
+//!   corpus before committing it:
+//!   `cargo +nightly bolero reduce -p replicator-core fuzz_tests::wire::wire_envelopes`.
 
 mod log_model;
 mod node;
@@ -25,13 +39,10 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
-/// Cases a cheap target runs under plain `cargo test`, chosen to keep each target to a
-/// few seconds in a debug build. Fuzzers ignore it and run until stopped;
+/// Random cases each target runs under plain `cargo test`, chosen to keep each target to
+/// a few seconds in a debug build. Fuzzers ignore it and run until stopped;
 /// `BOLERO_RANDOM_ITERATIONS` overrides it for a longer local run.
 const TEST_ITERATIONS: usize = 2_000;
-
-/// Cases for the targets whose every case is a long sequence of messages.
-const TEST_ITERATIONS_LONG: usize = 500;
 
 /// The id every fuzzed node is initialised with.
 const ME: &str = "n0";
