@@ -23,10 +23,13 @@
 //!   `cargo +nightly bolero test -p replicator-core fuzz_tests::wire::wire_envelopes -T 600s`
 //!   (the other targets: `fuzz_tests::wire::wire_bytes`, `fuzz_tests::node::node_steps`,
 //!   `fuzz_tests::log_model::log_model`). It builds with the workspace's `fuzz` profile.
+//!   The byte-level target gets much further with the envelope tokens of `json.dict`:
+//!   add `--engine-args=-dict=core/src/fuzz_tests/json.dict` (an absolute path is safest).
 //! - Corpora live in `__fuzz__/<target path joined by __>/corpus` beside this file, and
 //!   crashes in `.../crashes`; plain `cargo test` replays both. After a run, shrink the
-//!   corpus before committing it:
-//!   `cargo +nightly bolero reduce -p replicator-core fuzz_tests::wire::wire_envelopes`.
+//!   corpus to the inputs that add an edge before committing it:
+//!   `cargo +nightly bolero reduce -p replicator-core fuzz_tests::wire::wire_envelopes
+//!   --engine-args=-use_counters=0`.
 
 mod log_model;
 mod node;
