@@ -13,6 +13,8 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+#[cfg(test)]
+mod fuzz_tests;
 mod ids;
 mod log;
 mod node;
