@@ -56,10 +56,13 @@ enum Dist {
 /// One fuzzer-chosen run. Every field is bounded so that any value maps to options that
 /// [`Options::validate`] accepts and that run in well under a second; units are in the
 /// field names (`_ds` is tenths of a second, `_pct` is percent).
+///
+/// Field order is generation order: bolero fills the fields from the fuzzer's bytes in
+/// turn and gives zeros (each range's low end) once the bytes run out. The fields that
+/// shape a one-node run come first, so that even the short inputs libfuzzer starts
+/// with vary them; the seed, which only needs some bytes to differ, comes last.
 #[derive(Clone, Debug, TypeGenerator)]
 struct Scenario {
-    /// The run's seed: every choice the simulator makes beyond these fields.
-    seed: u64,
     /// Operations per second over all threads; 0 gives a run with no operations.
     #[generator(0..=400)]
     rate: u16,
@@ -69,6 +72,12 @@ struct Scenario {
     /// The main phase, 0.1 to 5 virtual seconds.
     #[generator(1..=50)]
     time_limit_ds: u8,
+    /// Active key slots: few keys make operations contend for them.
+    #[generator(1..=12)]
+    key_count: u8,
+    /// Sends per key before the workload retires it.
+    #[generator(1..=32)]
+    max_writes_per_key: u8,
     /// Mean server-to-server latency. Client links have none (spec: kafka.md 6.1).
     #[generator(0..=100)]
     latency_ms: u8,
@@ -80,12 +89,6 @@ struct Scenario {
     /// Probability a server-to-server message is delivered twice (our extension).
     #[generator(0..=50)]
     duplicate_pct: u8,
-    /// Active key slots: few keys make operations contend for them.
-    #[generator(1..=12)]
-    key_count: u8,
-    /// Sends per key before the workload retires it.
-    #[generator(1..=32)]
-    max_writes_per_key: u8,
     /// Mean time between nemesis operations, 0.1 to 10 virtual seconds.
     #[generator(1..=100)]
     nemesis_interval_ds: u8,
@@ -94,6 +97,8 @@ struct Scenario {
     node_count: u8,
     /// The partition nemesis, used only once [`NODE_REPLICATES`] is set.
     partition: bool,
+    /// The run's seed: every choice the simulator makes beyond these fields.
+    seed: u64,
 }
 
 impl Scenario {
