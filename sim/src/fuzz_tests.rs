@@ -7,12 +7,25 @@
 //! (fewest threads, shortest time limit, lowest rate) that still fails.
 //!
 //! # Running it
-//! - As a test (bounded: [`TEST_ITERATIONS`] random scenarios, plus the committed corpus):
-//!   `cargo test -p replicator-sim fuzz_tests::simulation`.
+//! - As a test (bounded: [`TEST_ITERATIONS`] random scenarios, plus every input of the
+//!   committed corpus, about 4 s in a debug build):
+//!   `cargo test -p replicator-sim fuzz_tests::simulation`. On a failure bolero shrinks
+//!   the scenario and prints it with `BOLERO_RANDOM_SEED=…`; our message adds the
+//!   `replicator-sim run …` command that replays the run alone.
 //! - As a fuzzer (libfuzzer, nightly):
-//!   `cargo +nightly bolero test -p replicator-sim fuzz_tests::simulation --engine libfuzzer -T 10min`.
-//!   The corpus bolero keeps is `sim/src/__fuzz__/fuzz_tests__simulation/corpus`; it is
-//!   committed, reduced with `cargo bolero reduce`, so `cargo test` replays it too.
+//!   `cargo +nightly bolero test -p replicator-sim fuzz_tests::simulation --engine libfuzzer -T 10min -l 64 -E=-len_control=0`.
+//!   `-l 64 -E=-len_control=0` let libfuzzer use whole scenarios (about 20 bytes) from
+//!   the start; without them it spends minutes on 4-byte inputs that leave every later
+//!   field at its low end. Keep the default address sanitizer: with `-s NONE` the
+//!   package's binary test target fails to link (undefined `__sanitizer_cov_*`).
+//! - Volume without coverage guidance, about 400 scenarios a second:
+//!   `BOLERO_RANDOM_ITERATIONS=100000 cargo test --profile fuzz -p replicator-sim --lib fuzz_tests::simulation`.
+//!
+//! The corpus is `sim/src/__fuzz__/fuzz_tests__simulation/corpus`, committed and kept
+//! small with `cargo +nightly bolero reduce -p replicator-sim fuzz_tests::simulation
+//! -E=-use_counters=0` (one input per new edge, not per hit count), so `cargo test`
+//! replays it too. Its files are raw bytes read in [`Scenario`]'s field order: reordering
+//! or re-ranging fields silently turns them into other scenarios, still valid ones.
 //!
 //! # Widening once the node replicates
 //! Today a node keeps its own log, so runs of several nodes or with partitions are
@@ -21,6 +34,9 @@
 //! to one node and no partitions. Setting it to `true` is the one-line change that widens
 //! the target to up to [`NODES_MAX`] nodes and the partition nemesis. Node crashes stay
 //! out either way: a node that loses its state loses acknowledged writes by design.
+//!
+//! Latency, loss and duplication touch server-to-server messages only (see `net`), and
+//! one node sends none, so until the target widens these fields are drawn but inert.
 
 use crate::checker::{self, names};
 use crate::history::{F, History, OpType};
@@ -39,10 +55,10 @@ const NODE_REPLICATES: bool = false;
 /// The most nodes a widened scenario runs (Maelstrom's default cluster is 5).
 const NODES_MAX: u8 = 5;
 
-/// Random scenarios per `cargo test` run. A scenario takes about 15 ms on average in a
-/// debug build (measured: 300 took 4.3 s), so this keeps the test near a second and a
-/// half; the fuzzer is where the volume comes from. `BOLERO_RANDOM_ITERATIONS` overrides
-/// it.
+/// Random scenarios per `cargo test` run. A random scenario takes about 15 ms in a debug
+/// build (measured: 300 took 4.3 s), so these take about 1.5 s, and replaying the corpus
+/// (richer scenarios, about 45 ms each) about 3 s more; the fuzzer is where the volume
+/// comes from. `BOLERO_RANDOM_ITERATIONS` overrides it.
 const TEST_ITERATIONS: usize = 100;
 
 /// spec: kafka.md 6.1 — the latency distributions, in a form bolero can generate.
