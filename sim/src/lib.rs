@@ -35,6 +35,8 @@
 pub mod checker;
 mod client;
 mod events;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod history;
 pub mod nemesis;
 pub mod net;
