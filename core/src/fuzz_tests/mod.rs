@@ -6,6 +6,8 @@
 //! - [`node`]: arbitrary input sequences, time moving forward, into one Node; the
 //!   product rules and `check_invariants()` hold after every step.
 //! - [`log_model`]: sends, polls and commits against a `BTreeMap` oracle.
+//! - [`fast_path`]: the decoder's fast path against the full decoder on any line; where
+//!   the fast path decodes a line, the full decoder gives the same message.
 //!
 //! This module holds what the targets share: generators for names, keys, texts and
 //! payloads that favour the values that matter (the node's own id, a handful of keys,
@@ -31,6 +33,7 @@
 //!   `cargo +nightly bolero reduce -p replicator-core fuzz_tests::wire::wire_envelopes
 //!   --engine-args=-use_counters=0`.
 
+mod fast_path;
 mod log_model;
 mod node;
 mod wire;
