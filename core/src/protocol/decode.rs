@@ -61,7 +61,7 @@ pub fn decode(line: &[u8]) -> Result<Message, Malformed> {
 
 /// The full decoder: every line, every field read leniently and checked by hand. Only
 /// lines off the fast path come here, so it favours precise errors over speed.
-pub(super) fn decode_full(line: &[u8]) -> Result<Message, Malformed> {
+pub(crate) fn decode_full(line: &[u8]) -> Result<Message, Malformed> {
     let wire: WireEnvelope<'_> = match serde_json::from_slice(line) {
         Ok(wire) => wire,
         Err(error) => return Err(salvage(line, error)),

@@ -24,7 +24,7 @@ use serde_json::value::RawValue;
 use std::fmt;
 
 /// Decodes `line` if it is an ordinary `send`, `poll` or `commit_offsets` request.
-pub(super) fn decode(line: &str) -> Option<Message> {
+pub(crate) fn decode(line: &str) -> Option<Message> {
     let Envelope { src, dest, body } = serde_json::from_str(line).ok()?;
     let body = match (body.kind, body.key, body.msg, body.offsets) {
         // spec: kafka.md 2.2 — `send` carries exactly `key`, `msg` and `msg_id`.

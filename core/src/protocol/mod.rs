@@ -19,6 +19,9 @@ mod encode;
 mod fast;
 
 pub use decode::{Malformed, decode};
+// The fuzz target `fuzz_tests::fast_path` holds the two decoders to the fast path's contract.
+#[cfg(test)]
+pub(crate) use {decode::decode_full, fast::decode as decode_fast};
 
 use crate::ids::{Key, MsgId, NodeId, Offset};
 use crate::small::SmallStr;
