@@ -10,6 +10,7 @@
 mod decode;
 mod encode;
 mod node;
+mod step_into;
 
 use crate::protocol::decode;
 use crate::{Body, Config, Input, Message, Node, Output, Timestamp};
