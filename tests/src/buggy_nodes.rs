@@ -284,6 +284,16 @@ impl Server for ReadsTheFuture {
     }
 }
 
+/// A [`ReadsTheFuture`] around a fresh real node, for the bug's test and the
+/// determinism test alike.
+fn reads_the_future(config: Config, tampered: Tampered) -> ReadsTheFuture {
+    ReadsTheFuture {
+        node: real(config),
+        sent: BTreeMap::new(),
+        tampered,
+    }
+}
+
 /// Lets a committed offset go back: it keeps committed offsets per client instead of per
 /// key, so a client that asks for a key's committed offset gets only what *it* committed
 /// (or nothing), even after another client committed further. Commits still reach the
@@ -686,11 +696,7 @@ fn a_node_that_gives_a_client_decreasing_offsets_is_caught_as_nonmonotonic_send(
 #[test]
 fn a_node_that_returns_a_message_before_its_send_is_caught_as_g1c_realtime() {
     for seed in SEEDS {
-        let c = run_buggy(&one_node(), seed, |config, tampered| ReadsTheFuture {
-            node: real(config),
-            sent: BTreeMap::new(),
-            tampered,
-        });
+        let c = run_buggy(&one_node(), seed, reads_the_future);
         assert!(!c.report.is_valid());
         for case in c.cases(names::G1C_REALTIME) {
             let Case::G1cRealtime {
@@ -829,11 +835,7 @@ fn a_buggy_run_depends_only_on_its_seed() {
     // Two runs of the same bug on the same seed tamper with the same messages and get the
     // same report; another seed tampers with others.
     let future = |seed| {
-        let c = run_buggy(&one_node(), seed, |config, tampered| ReadsTheFuture {
-            node: real(config),
-            sent: BTreeMap::new(),
-            tampered,
-        });
+        let c = run_buggy(&one_node(), seed, reads_the_future);
         (c.tampered, c.report.to_json())
     };
     assert_eq!(future(1), future(1));
