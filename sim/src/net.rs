@@ -338,6 +338,27 @@ mod tests {
     use super::*;
     use replicator_core::{Body, MsgId, NodeId};
 
+    /// The Maelstrom name of an address, as the envelope's `src` or `dest` spells it.
+    fn name(addr: Addr) -> String {
+        match addr {
+            Addr::Node(i) => format!("n{i}"),
+            Addr::Client(k) => format!("c{k}"),
+            Addr::Service(s) => s.name().to_string(),
+        }
+    }
+
+    /// Sends message `id` from `from` to `to` with tracing off, naming both ends the
+    /// way the envelope would, so each test states only who talks to whom.
+    fn send(net: &mut Net, events: &mut Events, from: Addr, to: Addr, id: u64) {
+        net.send(
+            from,
+            to,
+            msg(&name(from), &name(to), id),
+            events,
+            &mut Trace::off(),
+        );
+    }
+
     fn msg(from: &str, to: &str, id: u64) -> Message {
         Message {
             src: NodeId::new(from),
@@ -378,15 +399,8 @@ mod tests {
     fn constant_latency_delivers_in_send_order_after_the_latency() {
         let mut net = net(LatencyDist::Constant, 5);
         let mut events = Events::default();
-        let mut trace = Trace::off();
         for i in 1..=3 {
-            net.send(
-                Addr::Node(0),
-                Addr::Node(1),
-                msg("n0", "n1", i),
-                &mut events,
-                &mut trace,
-            );
+            send(&mut net, &mut events, Addr::Node(0), Addr::Node(1), i);
         }
         let got = drain(&mut net, &mut events);
         assert_eq!(
@@ -406,21 +420,8 @@ mod tests {
         let mut net = net(LatencyDist::Constant, 50);
         net.open_client(4);
         let mut events = Events::default();
-        let mut trace = Trace::off();
-        net.send(
-            Addr::Client(4),
-            Addr::Node(0),
-            msg("c4", "n0", 1),
-            &mut events,
-            &mut trace,
-        );
-        net.send(
-            Addr::Node(0),
-            Addr::Client(4),
-            msg("n0", "c4", 2),
-            &mut events,
-            &mut trace,
-        );
+        send(&mut net, &mut events, Addr::Client(4), Addr::Node(0), 1);
+        send(&mut net, &mut events, Addr::Node(0), Addr::Client(4), 2);
         let got = drain(&mut net, &mut events);
         assert_eq!(got, vec![(0, Addr::Node(0), 1), (0, Addr::Client(4), 2)]);
         assert_eq!(net.stats.clients.send_count, 2);
@@ -431,15 +432,8 @@ mod tests {
     fn exponential_latency_reorders_a_link() {
         let mut net = net(LatencyDist::Exponential, 20);
         let mut events = Events::default();
-        let mut trace = Trace::off();
         for i in 1..=200 {
-            net.send(
-                Addr::Node(0),
-                Addr::Node(1),
-                msg("n0", "n1", i),
-                &mut events,
-                &mut trace,
-            );
+            send(&mut net, &mut events, Addr::Node(0), Addr::Node(1), i);
         }
         let ids: Vec<u64> = drain(&mut net, &mut events).iter().map(|d| d.2).collect();
         assert_eq!(ids.len(), 200);
@@ -450,30 +444,11 @@ mod tests {
     fn a_partition_drops_messages_already_in_flight_and_only_one_way() {
         let mut net = net(LatencyDist::Constant, 10);
         let mut events = Events::default();
-        let mut trace = Trace::off();
         // The first message is taken at once (the inbox was idle); the second waits in
         // the inbox and meets the partition when it is taken.
-        net.send(
-            Addr::Node(0),
-            Addr::Node(1),
-            msg("n0", "n1", 1),
-            &mut events,
-            &mut trace,
-        );
-        net.send(
-            Addr::Node(0),
-            Addr::Node(1),
-            msg("n0", "n1", 2),
-            &mut events,
-            &mut trace,
-        );
-        net.send(
-            Addr::Node(1),
-            Addr::Node(0),
-            msg("n1", "n0", 3),
-            &mut events,
-            &mut trace,
-        );
+        send(&mut net, &mut events, Addr::Node(0), Addr::Node(1), 1);
+        send(&mut net, &mut events, Addr::Node(0), Addr::Node(1), 2);
+        send(&mut net, &mut events, Addr::Node(1), Addr::Node(0), 3);
         net.set_partition(&[(1, 0)]);
         let got = drain(&mut net, &mut events);
         assert_eq!(
@@ -495,21 +470,8 @@ mod tests {
         let mut net = Net::new(config, 2, Rng::new(2));
         net.open_client(0);
         let mut events = Events::default();
-        let mut trace = Trace::off();
-        net.send(
-            Addr::Client(0),
-            Addr::Node(0),
-            msg("c0", "n0", 1),
-            &mut events,
-            &mut trace,
-        );
-        net.send(
-            Addr::Node(0),
-            Addr::Node(1),
-            msg("n0", "n1", 2),
-            &mut events,
-            &mut trace,
-        );
+        send(&mut net, &mut events, Addr::Client(0), Addr::Node(0), 1);
+        send(&mut net, &mut events, Addr::Node(0), Addr::Node(1), 2);
         let got = drain(&mut net, &mut events);
         assert_eq!(got, vec![(0, Addr::Node(0), 1)]);
         // The server message was sent twice (duplicated) and both copies were lost.
@@ -544,13 +506,7 @@ mod tests {
                     n @ 0..=2 => Addr::Node(usize::from(n)),
                     n => Addr::Client(u64::from(n - 3)),
                 };
-                let name = |a: Addr| match a {
-                    Addr::Node(i) => format!("n{i}"),
-                    Addr::Client(k) => format!("c{k}"),
-                    Addr::Service(s) => s.name().to_string(),
-                };
                 let mut events = Events::default();
-                let mut trace = Trace::off();
                 // id → (sent at, receiver); deliveries as (time, receiver, id).
                 let mut sent: BTreeMap<u64, (Micros, Addr)> = BTreeMap::new();
                 let mut got: Vec<(Micros, Addr, u64)> = Vec::new();
@@ -575,13 +531,7 @@ mod tests {
                     let (from, to) = (addr(*from), addr(*to));
                     let id = i as u64 + 1;
                     sent.insert(id, (events.now(), to));
-                    net.send(
-                        from,
-                        to,
-                        msg(&name(from), &name(to), id),
-                        &mut events,
-                        &mut trace,
-                    );
+                    send(&mut net, &mut events, from, to, id);
                 }
                 pump(&mut net, &mut events, None);
                 let mut ids: Vec<u64> = got.iter().map(|g| g.2).collect();

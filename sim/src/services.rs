@@ -287,6 +287,18 @@ mod tests {
         Some(serde_json::from_str(&raw).unwrap())
     }
 
+    /// Reads key `"k"` from `service` as node `from`; the tests that write one key many
+    /// times and read it back many times differ only in who asks which service.
+    fn read_k(services: &mut Services, service: Service, from: &str) -> Value {
+        request(
+            services,
+            service,
+            from,
+            r#"{"type":"read","key":"k","msg_id":1}"#,
+        )
+        .unwrap()
+    }
+
     #[test]
     fn lin_kv_reads_writes_and_cases_with_maelstrom_codes() {
         let mut s = Services::new(Rng::new(1));
@@ -359,26 +371,14 @@ mod tests {
         }
         // n0 has seen the latest state, so its reads are always fresh.
         for _ in 0..20 {
-            let read = request(
-                &mut s,
-                Service::SeqKv,
-                "n0",
-                r#"{"type":"read","key":"k","msg_id":1}"#,
-            )
-            .unwrap();
+            let read = read_k(&mut s, Service::SeqKv, "n0");
             assert_eq!(read["value"], 10);
         }
         // n1 has seen nothing: its reads may be stale but never go back once seen.
         let mut last = -1i64;
         let mut stale = false;
         for _ in 0..50 {
-            let read = request(
-                &mut s,
-                Service::SeqKv,
-                "n1",
-                r#"{"type":"read","key":"k","msg_id":1}"#,
-            )
-            .unwrap();
+            let read = read_k(&mut s, Service::SeqKv, "n1");
             let v = read.get("value").and_then(Value::as_i64).unwrap_or(0);
             assert!(v >= last, "n1 went back from {last} to {v}");
             stale |= v < 10;
@@ -395,16 +395,7 @@ mod tests {
             request(&mut s, Service::LwwKv, "n0", &raw).unwrap();
         }
         let reads: Vec<Value> = (0..40)
-            .map(|_| {
-                request(
-                    &mut s,
-                    Service::LwwKv,
-                    "n0",
-                    r#"{"type":"read","key":"k","msg_id":1}"#,
-                )
-                .unwrap()["value"]
-                    .clone()
-            })
+            .map(|_| read_k(&mut s, Service::LwwKv, "n0")["value"].clone())
             .collect();
         assert!(
             reads.iter().any(|v| *v != reads[0]),

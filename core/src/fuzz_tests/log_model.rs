@@ -17,7 +17,7 @@
 //! the shared budget across keys come up in most cases.
 
 use super::{GenPayload, TEST_ITERATIONS, init_message};
-use crate::{Body, Config, Input, Key, Message, MsgId, Node, NodeId, Offset, Output, Payload};
+use crate::{Body, Input, Key, Message, MsgId, Node, NodeId, Offset, Output, Payload};
 use crate::{MsgRun, Timestamp};
 use bolero::{TypeGenerator, check};
 use std::collections::BTreeMap;
@@ -158,12 +158,7 @@ fn request(node: &mut Node, msg_id: u64, body: Body) -> Body {
 }
 
 fn run(case: &GenRun) {
-    let config = Config {
-        seed: 0,
-        poll_msgs_max: case.poll_msgs_max,
-        poll_bytes_max: case.poll_bytes_max,
-    };
-    let mut node = Node::new(config).expect("poll_msgs_max is at least 1");
+    let mut node = super::fresh_node(case.poll_msgs_max, case.poll_bytes_max);
     let init = node.step(Timestamp::ZERO, Input::Message(init_message()));
     assert!(matches!(init.as_slice(), [Output::Log(_), Output::Send(_)]));
     let mut oracle = Oracle::default();

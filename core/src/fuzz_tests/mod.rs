@@ -41,7 +41,7 @@ mod node;
 mod wire;
 
 use crate::protocol::decode;
-use crate::{Body, Input, Message, MsgId, NodeId, Output};
+use crate::{Body, Config, Input, Message, MsgId, Node, NodeId, Output};
 use bolero::TypeGenerator;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -314,6 +314,18 @@ fn check_body_schema(body: &RawValue) {
             "{kind} has an extra field {name}: {body}"
         );
     }
+}
+
+/// A fresh node on seed 0 with the generated poll caps, as the stateful targets start
+/// each run. Their generators keep `poll_msgs_max` at 1 or more, the one cap `Node::new`
+/// refuses, so the expect marks a broken generator, not an input.
+fn fresh_node(poll_msgs_max: usize, poll_bytes_max: usize) -> Node {
+    let config = Config {
+        seed: 0,
+        poll_msgs_max,
+        poll_bytes_max,
+    };
+    Node::new(config).expect("poll_msgs_max is at least 1")
 }
 
 /// The `init` every fuzzed node is started with, unless a target tests what comes before.

@@ -22,7 +22,7 @@ use super::{
     GenKey, GenName, GenPayload, GenText, ME, TEST_ITERATIONS, check_outputs, init_message,
 };
 use crate::protocol::decode;
-use crate::{Body, Config, Input, Key, Message, MsgId, Node, NodeId, Offset, Payload, Timestamp};
+use crate::{Body, Input, Key, Message, MsgId, NodeId, Offset, Payload, Timestamp};
 use bolero::{TypeGenerator, check};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -413,12 +413,7 @@ impl Model {
 
 /// Runs one generated sequence through a fresh node, checking every step.
 fn run(case: &GenRun) {
-    let config = Config {
-        seed: 0,
-        poll_msgs_max: case.poll_msgs_max,
-        poll_bytes_max: case.poll_bytes_max,
-    };
-    let mut node = Node::new(config).expect("poll_msgs_max is at least 1");
+    let mut node = super::fresh_node(case.poll_msgs_max, case.poll_bytes_max);
     let mut model = Model::default();
     let mut now = Timestamp::ZERO;
     let first = case

@@ -114,6 +114,22 @@ impl Workload {
         self.request_count + 1
     }
 
+    /// Appends one request `line` (newline included) and, when `sample` names the client,
+    /// `msg_id` and expected reply, the check of that reply, whose output line number is
+    /// the request's own: the `init_ok` comes first, then one reply per request.
+    fn push_request(&mut self, line: &str, sample: Option<(String, u64, Expect)>) {
+        self.requests.extend_from_slice(line.as_bytes());
+        self.request_count += 1;
+        if let Some((client, msg_id, expect)) = sample {
+            self.samples.push(Sample {
+                line: self.request_count,
+                client,
+                msg_id,
+                expect,
+            });
+        }
+    }
+
     /// Mean payload text bytes per sent message.
     pub fn payload_mean(&self) -> f64 {
         self.payload_bytes as f64 / self.sends.max(1) as f64
@@ -279,17 +295,8 @@ pub fn generate(shape: &Shape) -> Workload {
             expect = Expect::Poll(runs);
         }
         line.push('\n');
-        w.requests.extend_from_slice(line.as_bytes());
-        w.request_count += 1;
+        w.push_request(&line, sample.then(|| (client.name.clone(), msg_id, expect)));
         net_id += 2;
-        if sample {
-            w.samples.push(Sample {
-                line: w.request_count,
-                client: client.name.clone(),
-                msg_id,
-                expect,
-            });
-        }
 
         let client = &mut clients[c];
         let commit_due = shape.commit_every_polls > 0
@@ -312,18 +319,12 @@ pub fn generate(shape: &Shape) -> Workload {
                 *slot = Some(slot.map_or(highest, |c| c.max(highest)));
             }
             let _ = writeln!(line, r#"}},"msg_id":{msg_id}}}}}"#);
-            w.requests.extend_from_slice(line.as_bytes());
-            w.request_count += 1;
+            w.push_request(
+                &line,
+                sample.then(|| (client.name.clone(), msg_id, Expect::Commit)),
+            );
             w.commits += 1;
             net_id += 2;
-            if sample {
-                w.samples.push(Sample {
-                    line: w.request_count,
-                    client: client.name.clone(),
-                    msg_id,
-                    expect: Expect::Commit,
-                });
-            }
         }
     }
     w
