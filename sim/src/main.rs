@@ -12,7 +12,7 @@ use replicator_sim::options::{FLAGS_USAGE, Options};
 use replicator_sim::report;
 use replicator_sim::run;
 use replicator_sim::server;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -218,6 +218,14 @@ fn cmd_sweep(args: &[String]) -> Result<bool, String> {
     let sweep = parse_sweep(args)?;
     let started = Instant::now();
     let mut last_progress = Instant::now();
+    // On a terminal the progress line rewrites itself twice a second; into a log (CI) it
+    // is a plain line every ten seconds, so the log stays readable.
+    let tty = std::io::stderr().is_terminal();
+    let (erase, every) = if tty {
+        ("\r\x1b[K", Duration::from_millis(500))
+    } else {
+        ("", Duration::from_secs(10))
+    };
     let (mut done, mut failed, mut ops, mut msgs, mut virtual_us) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let total = sweep.end - sweep.first;
     let mut on_result = |r: SeedResult| {
@@ -227,14 +235,15 @@ fn cmd_sweep(args: &[String]) -> Result<bool, String> {
         virtual_us += r.virtual_us;
         if let Some((why, replay)) = r.failure {
             failed += 1;
-            eprint!("\r\x1b[K");
+            eprint!("{erase}");
             println!("SEED={} FAILED: {why}\n  {replay}", r.seed);
         }
-        if last_progress.elapsed() > Duration::from_millis(500) || done == total {
+        if last_progress.elapsed() > every || done == total {
             last_progress = Instant::now();
             eprint!(
-                "\r\x1b[K{done}/{total} seeds, {failed} failed, {:.1}s",
-                started.elapsed().as_secs_f64()
+                "{erase}{done}/{total} seeds, {failed} failed, {:.1}s{}",
+                started.elapsed().as_secs_f64(),
+                if tty { "" } else { "\n" }
             );
         }
     };
@@ -266,7 +275,10 @@ fn cmd_sweep(args: &[String]) -> Result<bool, String> {
             }
         });
     }
-    eprintln!();
+    if tty {
+        // End the progress line that kept rewriting itself.
+        eprintln!();
+    }
     let wall = started.elapsed().as_secs_f64();
     println!(
         "{total} seeds, {failed} failed; {ops} ops, {msgs} messages, {:.0} virtual s in {wall:.2} wall s",
