@@ -1,0 +1,324 @@
+//! The servers' side of a run: the init handshake, delivering messages to nodes and
+//! services, stepping the servers and routing what they write, their timers, the
+//! node-crash extension, and the checks Maelstrom applies to a node's output.
+//!
+//! Invariants:
+//! - A down node receives nothing and is never stepped; a muted node's output is dropped.
+//! - `NodeSlot::timer` is the earliest `NodeTimer` event still pending for a node, so a
+//!   node is woken no later than its `next_deadline`.
+//! - Every wire violation is both traced and recorded in the history.
+
+use super::{INIT_TIMEOUT_US, Owner, Phase, Sim, node_config, seconds};
+use crate::events::Event;
+use crate::history::{NemesisEvent, NemesisKind, ViolationKind, WireViolation};
+use crate::net::{Addr, Envelope};
+use crate::services::Service;
+use crate::trace;
+use replicator_core::{Body, Input, Message, MsgId, NodeId, Output, Timestamp};
+
+impl Sim<'_> {
+    /// spec: kafka.md 1.5 — `init` to every node from a temporary client.
+    pub(super) fn start(&mut self) {
+        self.trace.line(0, || {
+            format!(
+                "run {} ({} nodes, {} threads)",
+                self.options,
+                self.node_ids.len(),
+                self.threads.len()
+            )
+        });
+        for i in 0..self.nodes.len() {
+            self.send_init(i);
+            self.init_waiting.insert(i);
+        }
+        self.events.after(INIT_TIMEOUT_US, Event::InitTimeout);
+    }
+
+    fn send_init(&mut self, node: usize) {
+        let k = self.open_client(Owner::Init(node));
+        let msg = Message {
+            src: NodeId::new(&format!("c{k}")),
+            dest: self.node_ids[node].clone(),
+            body: Body::Init {
+                msg_id: MsgId(1),
+                node_id: self.node_ids[node].clone(),
+                node_ids: self.node_ids.clone(),
+            },
+        };
+        self.net.send(
+            Addr::Client(k),
+            Addr::Node(node),
+            msg,
+            &mut self.events,
+            &mut self.trace,
+        );
+    }
+
+    fn on_init_reply(&mut self, node: usize, k: u64, body: &Body) {
+        let now = self.now();
+        match body {
+            Body::InitOk { in_reply_to } if in_reply_to.0 == 1 => {
+                self.close_client(k);
+                self.init_waiting.remove(&node);
+                if self.phase == Phase::Init && self.init_waiting.is_empty() {
+                    self.start_main();
+                }
+            }
+            Body::InitOk { .. } => self.violation(
+                node,
+                ViolationKind::ReplyToNobody,
+                format!("init_ok to c{k} answers the wrong msg_id"),
+            ),
+            other => {
+                if self.phase == Phase::Init {
+                    self.failure = Some(format!(
+                        "{} answered init with {}",
+                        self.node_ids[node],
+                        trace::body(other)
+                    ));
+                    self.phase = Phase::Done;
+                } else {
+                    // A restarted node (our extension) that refuses init stays useless;
+                    // the history will show it.
+                    self.trace.line(now, || {
+                        format!("{} refused init after restart", self.node_ids[node])
+                    });
+                }
+            }
+        }
+    }
+
+    pub(super) fn deliver(&mut self, to: Addr, env: Envelope) {
+        let now = self.now();
+        self.trace.line(now, || {
+            format!(
+                "{} <- {} {}",
+                env.msg.dest,
+                env.msg.src,
+                trace::body(&env.msg.body)
+            )
+        });
+        match to {
+            Addr::Node(i) => {
+                if !self.nodes[i].up {
+                    self.trace.line(now, || {
+                        format!("{} is down; message lost", self.node_ids[i])
+                    });
+                    return;
+                }
+                self.net.count_delivered(&env, to);
+                self.step_node(i, Input::Message(env.msg));
+            }
+            Addr::Service(service) => {
+                self.net.count_delivered(&env, to);
+                let Some(body) = self.services.handle(service, &env.msg.src, &env.msg.body) else {
+                    self.trace
+                        .line(now, || format!("{} ignores that request", service.name()));
+                    return;
+                };
+                let reply = Message {
+                    src: self.service_ids[&service].clone(),
+                    dest: env.msg.src,
+                    body,
+                };
+                if self.net.exists(env.from) {
+                    self.net
+                        .send(to, env.from, reply, &mut self.events, &mut self.trace);
+                }
+            }
+            Addr::Client(k) => {
+                // A client's inbox exists only while the client is open, so whatever is
+                // taken from it is delivered.
+                self.net.count_delivered(&env, to);
+                match self.clients.get(&k).copied() {
+                    Some(Owner::Init(node)) => self.on_init_reply(node, k, &env.msg.body),
+                    Some(Owner::Thread(t)) => self.on_client_reply(t, k, env),
+                    None => {}
+                }
+            }
+        }
+    }
+
+    fn step_node(&mut self, i: usize, input: Input) {
+        let now = self.now();
+        let outputs = self.nodes[i].server.step(Timestamp(now), input);
+        for output in outputs {
+            match output {
+                Output::Send(msg) => self.node_send(i, msg),
+                Output::Log(line) => {
+                    self.trace
+                        .line(now, || format!("{} log {line}", self.node_ids[i]));
+                }
+            }
+        }
+        if let Some(deadline) = self.nodes[i].server.next_deadline() {
+            let deadline = deadline.as_micros().max(now);
+            if self.nodes[i].timer.is_none_or(|t| deadline < t || t < now) {
+                self.nodes[i].timer = Some(deadline);
+                self.events.at(deadline, Event::NodeTimer(i));
+            }
+        }
+    }
+
+    pub(super) fn on_node_timer(&mut self, i: usize) {
+        let now = self.now();
+        if self.nodes[i].timer == Some(now) {
+            self.nodes[i].timer = None;
+        }
+        if !self.nodes[i].up {
+            return;
+        }
+        match self.nodes[i].server.next_deadline() {
+            Some(d) if d.as_micros() <= now => self.step_node(i, Input::Tick),
+            // The node moved its deadline later since this timer was set: wake it then.
+            Some(d) if self.nodes[i].timer.is_none_or(|t| t < now) => {
+                self.nodes[i].timer = Some(d.as_micros());
+                self.events.at(d.as_micros(), Event::NodeTimer(i));
+            }
+            _ => {}
+        }
+    }
+
+    /// spec: kafka.md 1.2 — what Maelstrom does with a line a node writes.
+    fn node_send(&mut self, i: usize, msg: Message) {
+        if self.nodes[i].muted {
+            return;
+        }
+        if msg.src != self.node_ids[i] {
+            let detail = format!(
+                "src {} is not the node's own id: {}",
+                msg.src,
+                msg.to_json()
+            );
+            self.violation(i, ViolationKind::MalformedEnvelope, detail);
+            self.mute(i);
+            return;
+        }
+        let to = self.resolve(&msg.dest);
+        match to {
+            Some(to) if self.net.exists(to) => {
+                self.net
+                    .send(Addr::Node(i), to, msg, &mut self.events, &mut self.trace);
+            }
+            _ => {
+                let detail = format!("no such destination {}: {}", msg.dest, msg.to_json());
+                self.violation(i, ViolationKind::UnknownDestination, detail);
+                self.mute(i);
+            }
+        }
+    }
+
+    fn mute(&mut self, i: usize) {
+        let now = self.now();
+        self.nodes[i].muted = true;
+        self.trace.line(now, || {
+            format!(
+                "{} is muted: Maelstrom stops reading its output",
+                self.node_ids[i]
+            )
+        });
+    }
+
+    pub(super) fn violation(&mut self, i: usize, kind: ViolationKind, detail: String) {
+        let now = self.now();
+        self.trace.line(now, || {
+            format!("{} VIOLATION {kind:?}: {detail}", self.node_ids[i])
+        });
+        self.history.violations.push(WireViolation {
+            time: now,
+            node: self.node_ids[i].clone(),
+            kind,
+            detail,
+        });
+    }
+
+    pub(super) fn resolve(&self, id: &NodeId) -> Option<Addr> {
+        let name = id.as_str();
+        if let Some(digits) = name.strip_prefix('c') {
+            let canonical = !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && (digits == "0" || !digits.starts_with('0'));
+            return if canonical {
+                digits.parse().ok().map(Addr::Client)
+            } else {
+                None
+            };
+        }
+        if let Some(&i) = self.node_index.get(id) {
+            return Some(Addr::Node(i));
+        }
+        Service::from_name(name).map(Addr::Service)
+    }
+
+    /// Our extension: a node crashes, losing all state, and restarts within the interval.
+    pub(super) fn on_node_crash(&mut self) {
+        if self.phase != Phase::Main {
+            return;
+        }
+        let now = self.now();
+        let up: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].up)
+            .collect();
+        let interval = seconds(self.options.crash_nodes_s);
+        if !up.is_empty() {
+            let i = up[self.crash_rng.index(up.len())];
+            self.nodes[i].up = false;
+            self.nodes[i].timer = None;
+            self.net.clear_node(i);
+            self.trace
+                .line(now, || format!("nemesis crash {}", self.node_ids[i]));
+            self.history.nemesis.push(NemesisEvent {
+                time: now,
+                kind: NemesisKind::Crash(self.node_ids[i].clone()),
+            });
+            let downtime = self.crash_rng.below(interval.max(1));
+            self.events.after(downtime, Event::NodeRestart(i));
+        }
+        let gap = self.crash_rng.below(interval.saturating_mul(2)).max(1);
+        self.events.after(gap, Event::NodeCrash);
+    }
+
+    pub(super) fn restart(&mut self, i: usize) {
+        let now = self.now();
+        let config = node_config(&mut self.seed_rng);
+        self.nodes[i].server = (self.factory)(config);
+        self.nodes[i].up = true;
+        self.nodes[i].muted = false;
+        self.nodes[i].timer = None;
+        self.trace
+            .line(now, || format!("nemesis restart {}", self.node_ids[i]));
+        self.history.nemesis.push(NemesisEvent {
+            time: now,
+            kind: NemesisKind::Restart(self.node_ids[i].clone()),
+        });
+        self.send_init(i);
+    }
+}
+
+/// In debug and test builds, encodes a client reply and decodes it back, as Maelstrom
+/// would see it on the wire: a reply that does not survive the trip is malformed (and a
+/// real node's failing here means the codec is broken). A no-op in release builds.
+pub(super) fn wire_check(src: &NodeId, dest: &NodeId, body: &Body) -> Result<(), String> {
+    if !cfg!(debug_assertions) {
+        return Ok(());
+    }
+    if matches!(body, Body::Other { .. }) {
+        // Raw bodies are judged by kind, below.
+        return Ok(());
+    }
+    let msg = Message {
+        src: src.clone(),
+        dest: dest.clone(),
+        body: body.clone(),
+    };
+    let mut line = Vec::new();
+    msg.encode(&mut line);
+    match replicator_core::protocol::decode(&line) {
+        Ok(back) if back == msg => Ok(()),
+        Ok(back) => Err(format!(
+            "the wire form reads back differently: {:?}",
+            back.body
+        )),
+        Err(bad) => Err(format!("the wire form does not decode: {bad}")),
+    }
+}
