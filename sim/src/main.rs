@@ -77,10 +77,12 @@ fn cmd_run(args: &[String]) -> Result<bool, String> {
         run: simulated - started,
         check: simulated.elapsed(),
     };
+    // Timings go to stderr: stdout is a pure function of the seed and options.
+    eprintln!("{}", report::wall_line(&outcome, wall));
     let mut stdout = std::io::stdout().lock();
     if json {
         // One JSON document, the trace (when asked for) inside it.
-        let mut value = report::to_json(&options, &outcome, &report, Some(wall));
+        let mut value = report::to_json(&options, &outcome, &report);
         if options.trace {
             value["trace"] = serde_json::json!(outcome.trace);
         }
@@ -89,11 +91,7 @@ fn cmd_run(args: &[String]) -> Result<bool, String> {
         for line in &outcome.trace {
             let _ = writeln!(stdout, "{line}");
         }
-        let _ = write!(
-            stdout,
-            "{}",
-            report::summary(&options, &outcome, &report, Some(wall))
-        );
+        let _ = write!(stdout, "{}", report::summary(&options, &outcome, &report));
     }
     Ok(report::is_valid(&outcome, &report))
 }

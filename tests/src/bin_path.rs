@@ -1,4 +1,5 @@
-//! The path of the real `replicator` binary, built once per test process.
+//! The paths of the workspace's release binaries (`replicator`, `replicator-sim`), each
+//! built once per test process.
 //!
 //! The tests crate is not the binary's package, so Cargo does not hand it
 //! `CARGO_BIN_EXE_replicator`. Instead the first test that needs the binary runs
@@ -15,10 +16,16 @@ use std::sync::OnceLock;
 /// The release `replicator` binary, built on first use.
 pub fn replicator() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(build)
+    PATH.get_or_init(|| build("replicator-io", "replicator"))
 }
 
-fn build() -> PathBuf {
+/// The release `replicator-sim` command, built on first use.
+pub fn replicator_sim() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| build("replicator-sim", "replicator-sim"))
+}
+
+fn build(package: &str, bin: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("the tests crate sits inside the workspace");
@@ -29,9 +36,9 @@ fn build() -> PathBuf {
             "build",
             "--release",
             "-p",
-            "replicator-io",
+            package,
             "--bin",
-            "replicator",
+            bin,
             "--message-format=json-render-diagnostics",
         ])
         .stdin(Stdio::null())
@@ -40,7 +47,7 @@ fn build() -> PathBuf {
         .expect("cargo could not be started");
     assert!(
         output.status.success(),
-        "building the replicator binary failed: {}",
+        "building the {bin} binary failed: {}",
         output.status
     );
     // Each stdout line is one JSON message; the binary's artifact names its executable.
@@ -48,9 +55,9 @@ fn build() -> PathBuf {
     let path = stdout
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "replicator")
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == bin)
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported no executable for the replicator binary");
+        .unwrap_or_else(|| panic!("cargo reported no executable for the {bin} binary"));
     assert!(path.is_file(), "{} does not exist", path.display());
     path
 }

@@ -17,7 +17,7 @@ fn snapshot(name: &str, options: Options) {
     };
     let outcome = run::run(&options, &server::real_node());
     let report = checker::check(&outcome.history);
-    let summary = report::summary(&options, &outcome, &report, None);
+    let summary = report::summary(&options, &outcome, &report);
     insta::assert_snapshot!(format!("{name}_summary"), summary);
     let opening = outcome
         .trace
