@@ -147,3 +147,33 @@ impl fmt::Display for Offset {
         self.0.fmt(f)
     }
 }
+
+/// An election term (Raft's term, Viewstamped Replication's view number): a logical clock
+/// that only grows. At most one node leads in any term.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Term(pub u64);
+
+impl fmt::Display for Term {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A position in the replicated log that orders every key's messages together, from 1;
+/// 0 stands for the empty prefix. Not to be confused with an [`Offset`], a position in one
+/// key's log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LogIndex(pub u64);
+
+impl LogIndex {
+    /// The index after this one.
+    pub fn next(self) -> LogIndex {
+        LogIndex(self.0 + 1)
+    }
+}
+
+impl fmt::Display for LogIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}

@@ -127,8 +127,129 @@ pub fn body(body: &Body) -> String {
             out.push(' ');
             out.push_str(raw);
         }
+        Body::Sync(sync) => sync_text(&mut out, sync),
+        Body::Vote(v) => {
+            let _ = write!(
+                out,
+                " term={} candidate={} last={}@{}",
+                v.term, v.candidate, v.last_index, v.last_term
+            );
+            flags(&mut out, &[("pre", v.pre), ("relayed", v.relayed)]);
+        }
+        Body::VoteReply(r) => {
+            let _ = write!(
+                out,
+                " term={} voter={} candidate={}",
+                r.term, r.voter, r.candidate
+            );
+            flags(
+                &mut out,
+                &[
+                    ("granted", r.granted),
+                    ("pre", r.pre),
+                    ("relayed", r.relayed),
+                ],
+            );
+        }
     }
     out
+}
+
+/// A sync as `sync term=3 leader=n0 hb=17 seq=41 got=39 facts=[n0 3/120/118/17 …]
+/// entries=119..120 after 118@3 [3 "5"=7 n1#2, 3 noop] fwd=[n1#3 "5"=8] offsets={"5":12}`;
+/// a fact reads `node term/match/commit/hb`.
+fn sync_text(out: &mut String, s: &replicator_core::protocol::Sync) {
+    use replicator_core::protocol::Entry;
+    let _ = write!(out, " term={}", s.term);
+    if let Some(leader) = &s.leader {
+        let _ = write!(out, " leader={leader}");
+    }
+    let _ = write!(out, " hb={} seq={} got={} facts=[", s.hb, s.seq, s.got);
+    for (i, f) in s.facts.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let _ = write!(
+            out,
+            "{} {}/{}/{}/{}",
+            f.node, f.term, f.matched, f.commit, f.hb
+        );
+    }
+    out.push(']');
+    if let Some(a) = &s.append {
+        let first = a.prev.0 + 1;
+        let _ = write!(
+            out,
+            " entries={first}..{} after {}@{} [",
+            a.prev.0 + a.entries.len() as u64,
+            a.prev,
+            a.prev_term
+        );
+        for (i, e) in a.entries.iter().take(RUN_SHOWN_MAX).enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            match e {
+                Entry::Noop { term } => {
+                    let _ = write!(out, "{term} noop");
+                }
+                Entry::Send {
+                    term,
+                    key,
+                    msg,
+                    origin,
+                } => {
+                    let _ = write!(
+                        out,
+                        "{term} {key:?}={} {}#{}",
+                        msg.as_str(),
+                        origin.node,
+                        origin.seq
+                    );
+                }
+            }
+        }
+        if a.entries.len() > RUN_SHOWN_MAX {
+            let _ = write!(out, " …+{}", a.entries.len() - RUN_SHOWN_MAX);
+        }
+        out.push(']');
+    }
+    if !s.forwards.is_empty() {
+        out.push_str(" fwd=[");
+        for (i, f) in s.forwards.iter().take(RUN_SHOWN_MAX).enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            let _ = write!(
+                out,
+                "{}#{} {:?}={}",
+                f.origin.node,
+                f.origin.seq,
+                f.key,
+                f.msg.as_str()
+            );
+        }
+        if s.forwards.len() > RUN_SHOWN_MAX {
+            let _ = write!(out, " …+{}", s.forwards.len() - RUN_SHOWN_MAX);
+        }
+        out.push(']');
+    }
+    if !s.offsets.is_empty() {
+        out.push_str(" offsets={");
+        offsets_text(out, &s.offsets);
+        out.push('}');
+    }
+    flags(out, &[("relay_me", s.relay_me)]);
+}
+
+/// The names of the flags that are set, each after a space.
+fn flags(out: &mut String, named: &[(&str, bool)]) {
+    for (name, on) in named {
+        if *on {
+            out.push(' ');
+            out.push_str(name);
+        }
+    }
 }
 
 fn offsets_text(out: &mut String, offsets: &[(replicator_core::Key, replicator_core::Offset)]) {

@@ -237,6 +237,10 @@ fn decode_body(body: WireBody<'_>, line: &[u8]) -> Result<Body, String> {
                 None => String::new(),
             },
         },
+        "sync" | "vote" | "vote_reply" => {
+            let raw = raw_body(line)?;
+            super::peer::decode(&kind, &raw).expect("a peer message type")?
+        }
         _ => Body::Other {
             kind: kind.to_string(),
             msg_id,
@@ -274,7 +278,7 @@ fn to_offset(value: &Scalar<'_>, what: &str) -> Result<Offset, String> {
 }
 
 /// `{"key": offset, …}`, every offset checked.
-fn parse_offsets(raw: &str) -> Result<Vec<(Key, Offset)>, String> {
+pub(super) fn parse_offsets(raw: &str) -> Result<Vec<(Key, Offset)>, String> {
     let entries: Entries<'_, Scalar<'_>> =
         serde_json::from_str(raw).map_err(|e| format!("`offsets` is invalid: {e}"))?;
     entries

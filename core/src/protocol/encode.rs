@@ -35,9 +35,15 @@ impl Message {
 impl Body {
     /// Appends this body to `out` as a compact JSON object.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        if let Body::Other { raw, .. } = self {
-            out.extend_from_slice(raw.as_bytes());
-            return;
+        match self {
+            Body::Other { raw, .. } => {
+                out.extend_from_slice(raw.as_bytes());
+                return;
+            }
+            Body::Sync(sync) => return super::peer::encode_sync(out, sync),
+            Body::Vote(vote) => return super::peer::encode_vote(out, vote),
+            Body::VoteReply(reply) => return super::peer::encode_vote_reply(out, reply),
+            _ => {}
         }
         out.extend_from_slice(b"{\"type\":");
         write_str(out, self.kind());
@@ -107,7 +113,9 @@ impl Body {
                 write_str(out, text);
                 field_u64(out, "in_reply_to", in_reply_to.0);
             }
-            Body::Other { .. } => unreachable!("handled above"),
+            Body::Other { .. } | Body::Sync(_) | Body::Vote(_) | Body::VoteReply(_) => {
+                unreachable!("handled above")
+            }
         }
         out.push(b'}');
     }
@@ -125,7 +133,7 @@ fn write_list<T>(out: &mut Vec<u8>, open: u8, items: &[T], item: impl Fn(&mut Ve
     out.push(if open == b'[' { b']' } else { b'}' });
 }
 
-fn write_offsets(out: &mut Vec<u8>, offsets: &[(Key, Offset)]) {
+pub(super) fn write_offsets(out: &mut Vec<u8>, offsets: &[(Key, Offset)]) {
     write_list(out, b'{', offsets, |out, (key, offset)| {
         write_json_str(out, key.as_bytes());
         out.push(b':');
@@ -157,7 +165,7 @@ fn field_u64(out: &mut Vec<u8>, name: &str, value: u64) {
 }
 
 /// Decimal digits of `value`.
-fn write_u64(out: &mut Vec<u8>, mut value: u64) {
+pub(super) fn write_u64(out: &mut Vec<u8>, mut value: u64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     loop {
@@ -179,7 +187,7 @@ pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
 
 /// [`write_str`] for the bytes of a `str`. Every byte it escapes is ASCII, and no byte of
 /// a multi-byte UTF-8 sequence is ASCII, so working on bytes keeps the text intact.
-fn write_json_str(out: &mut Vec<u8>, bytes: &[u8]) {
+pub(super) fn write_json_str(out: &mut Vec<u8>, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     // Nearly every id and key needs no escape: one scan and one copy, rather than a
     // match per byte (ids were a fifth of the encoder's time).

@@ -17,8 +17,10 @@
 mod decode;
 mod encode;
 mod fast;
+mod peer;
 
 pub use decode::{Malformed, decode};
+pub use peer::{Append, Entry, Fact, Forward, Origin, Sync, Vote, VoteReply};
 // The fuzz target `fuzz_tests::fast_path` holds the two decoders to the fast path's contract.
 #[cfg(test)]
 pub(crate) use {decode::decode_full, fast::decode as decode_fast};
@@ -121,6 +123,13 @@ pub enum Body {
         /// What went wrong, for people.
         text: String,
     },
+    /// The replication packet between server nodes (see [`Sync`]). Boxed: it is far larger
+    /// than every client message, which would otherwise all pay for its size.
+    Sync(Box<Sync>),
+    /// A request for a vote between server nodes.
+    Vote(Vote),
+    /// The answer to a [`Body::Vote`].
+    VoteReply(VoteReply),
     /// Any other body type: replies and requests of Maelstrom's services, and types this
     /// node does not know.
     Other {
@@ -150,6 +159,9 @@ impl Body {
             Body::ListCommittedOffsets { .. } => "list_committed_offsets",
             Body::ListCommittedOffsetsOk { .. } => "list_committed_offsets_ok",
             Body::Error { .. } => "error",
+            Body::Sync(_) => "sync",
+            Body::Vote(_) => "vote",
+            Body::VoteReply(_) => "vote_reply",
             Body::Other { kind, .. } => kind,
         }
     }
