@@ -13,19 +13,23 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+mod cluster;
 #[cfg(test)]
 mod fuzz_tests;
 mod ids;
 mod log;
 mod node;
+mod offsets;
 pub mod protocol;
+mod rand;
 mod small;
 mod time;
 
 #[cfg(test)]
 mod tests;
 
-pub use ids::{Key, MsgId, NodeId, Offset};
+pub use cluster::Timing;
+pub use ids::{Key, LogIndex, MsgId, NodeId, Offset, Term};
 pub use node::{Config, ConfigError, Input, Node, Output};
 pub use protocol::{Body, ErrorCode, Malformed, Message, MsgRun, Payload};
 pub use time::Timestamp;

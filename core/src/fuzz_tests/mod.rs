@@ -324,6 +324,7 @@ fn fresh_node(poll_msgs_max: usize, poll_bytes_max: usize) -> Node {
         seed: 0,
         poll_msgs_max,
         poll_bytes_max,
+        ..Config::default()
     };
     Node::new(config).expect("poll_msgs_max is at least 1")
 }
@@ -336,7 +337,9 @@ fn init_message() -> Message {
         body: Body::Init {
             msg_id: MsgId(1),
             node_id: NodeId::new(ME),
-            node_ids: vec![NodeId::new(ME), NodeId::new("n1")],
+            // One node: these targets check a single node's answers; a cluster member
+            // answers sends only once a majority holds them (see `fuzz_tests::cluster`).
+            node_ids: vec![NodeId::new(ME)],
         },
     }
 }

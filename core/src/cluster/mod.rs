@@ -1,0 +1,889 @@
+//! Replication: what a node does when it has peers. The design is written up in
+//! `docs/replication.md`; this is its map.
+//!
+//! One replicated log orders every key's messages (Raft's log, [`journal`]), led by one
+//! node per term, chosen by majority with pre-vote and check-quorum ([`election`]). A
+//! client's send is appended by the leader, or forwarded to it by the node the client
+//! talks to ([`sends`]), and acknowledged once a majority holds it; every node applies the
+//! committed prefix to its own per-key logs and answers polls from them, so polls never
+//! wait and never show what a new leader could drop. Committed consumer offsets are
+//! max-registers passed along beside the log ([`crate::offsets`]).
+//!
+//! Everything a node tells a peer travels in one packet per link per batching window
+//! ([`outbox`], [`links`]), which also carries what the sender knows of every node's
+//! progress (`facts`). Facts are true statements ("n2 held the leader's log up to 120 in
+//! term 3"), so any node may pass them on, and any node may judge from them what a
+//! majority holds. That is what lets the cluster work across one-way cuts: a follower
+//! that hears no leader asks its peers to relay, and a follower the leader cannot hear
+//! sends its news to everyone, who pass it on.
+//!
+//! Invariants (checked by [`Cluster::check_invariants`]):
+//! - the commit index never decreases, and no committed entry changes;
+//! - this node's fact is its own: its term is the current term, its match is at most the
+//!   last index, and the leader's match is its last index;
+//! - every outstanding send was numbered at this incarnation.
+
+mod election;
+mod journal;
+mod links;
+mod outbox;
+mod sends;
+mod timing;
+
+pub use timing::Timing;
+
+use crate::ids::{Key, LogIndex, MsgId, NodeId, Offset, Term};
+use crate::log::Logs;
+use crate::node::Output;
+use crate::offsets::Offsets;
+use crate::protocol::{
+    Body, Entry, ErrorCode, Forward, Message, Origin, Payload, Sync, Vote, VoteReply,
+};
+use crate::rand::Rng;
+use crate::time::Timestamp;
+use election::{Election, Role, majority};
+use journal::Journal;
+use links::Link;
+use sends::{Request, Sends};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What this node knows of one node's progress (see [`crate::protocol::Fact`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Progress {
+    term: Term,
+    matched: LogIndex,
+    commit: LogIndex,
+    hb: u64,
+}
+
+impl Progress {
+    /// Takes a report about the same node: a later term replaces what we had, the same
+    /// term raises it; a commit index is a fact whatever its term, so it only rises.
+    fn merge(&mut self, other: Progress) -> bool {
+        let before = *self;
+        if other.term > self.term {
+            *self = Progress {
+                commit: self.commit.max(other.commit),
+                ..other
+            };
+        } else {
+            if other.term == self.term {
+                self.matched = self.matched.max(other.matched);
+                self.hb = self.hb.max(other.hb);
+            }
+            self.commit = self.commit.max(other.commit);
+        }
+        *self != before
+    }
+}
+
+/// The replicating part of a node with at least one peer.
+pub(crate) struct Cluster {
+    me: usize,
+    ids: Vec<NodeId>,
+    index: BTreeMap<NodeId, usize>,
+    /// Drawn at start: names this run of the node in every origin it creates.
+    incarnation: u64,
+    timing: Timing,
+    rng: Rng,
+    journal: Journal,
+    election: Election,
+    /// Per node (this one included), its progress as this node knows it.
+    progress: Vec<Progress>,
+    /// Per node, the link to it (this node's own slot unused).
+    links: Vec<Link>,
+    sends: Sends,
+    /// Other nodes' forwards to pass on to our leader.
+    relay_forwards: Vec<Forward>,
+    /// News about other nodes, heard from a peer that is not the leader, to pass on to
+    /// the leader (which may not hear that peer).
+    relay_facts: bool,
+    /// The leader's last word on our heartbeat echo: how much of us it hears.
+    echo_seen_by_leader: u64,
+    /// When a packet last came straight from the leader of our term.
+    leader_packet_at: Option<Timestamp>,
+    /// A follower answers the leader's latest packet at this time (see `outbox`).
+    answer_at: Option<Timestamp>,
+    /// Election messages already passed on, each at most once:
+    /// `(term, is_reply, pre, from, candidate)`.
+    relayed: BTreeSet<(Term, bool, bool, usize, usize)>,
+    /// Since when there has been no live leader, if there is none.
+    leaderless_since: Option<Timestamp>,
+    /// When the node next wants a tick.
+    deadline: Option<Timestamp>,
+}
+
+impl Cluster {
+    /// A node `me` of the cluster `ids` (which holds it, at least one peer, and no
+    /// duplicate), just initialised at `now`.
+    pub(crate) fn new(
+        me: usize,
+        ids: Vec<NodeId>,
+        seed: u64,
+        timing: Timing,
+        now: Timestamp,
+    ) -> Cluster {
+        let mut rng = Rng::new(seed);
+        // Below 2^53, so that any JSON reader keeps it exact.
+        let incarnation = rng.next_u64() >> 11;
+        // Nobody leads yet: the first node stands almost at once, the others only if it
+        // does not, so a fresh cluster has a leader within a round trip.
+        let first = if me == 0 {
+            now.add_micros(timing.batch_us)
+        } else {
+            now.add_micros(timing.election_us + rng.below(timing.election_us / 2))
+        };
+        let n = ids.len();
+        Cluster {
+            me,
+            index: ids.iter().cloned().zip(0..).collect(),
+            ids,
+            incarnation,
+            timing,
+            rng,
+            journal: Journal::default(),
+            election: Election::new(first),
+            progress: vec![Progress::default(); n],
+            links: (0..n).map(|_| Link::default()).collect(),
+            sends: Sends::default(),
+            relay_forwards: Vec::new(),
+            relay_facts: false,
+            echo_seen_by_leader: 0,
+            leader_packet_at: None,
+            answer_at: None,
+            relayed: BTreeSet::new(),
+            leaderless_since: Some(now),
+            deadline: Some(first),
+        }
+    }
+
+    /// The peer named `id`, if it is one.
+    pub(crate) fn peer(&self, id: &NodeId) -> Option<usize> {
+        self.index.get(id).copied().filter(|&i| i != self.me)
+    }
+
+    /// When the node next wants a tick.
+    pub(crate) fn next_deadline(&self) -> Option<Timestamp> {
+        self.deadline
+    }
+
+    /// A short description of this node's role, for logs and `Debug`.
+    pub(crate) fn describe(&self) -> String {
+        let leader = self
+            .election
+            .leader
+            .map_or("none", |l| self.ids[l].as_str());
+        format!(
+            "{:?} in term {}, leader {leader}, log {} committed of {}",
+            self.election.role,
+            self.election.term,
+            self.journal.commit(),
+            self.journal.last()
+        )
+    }
+
+    fn majority(&self) -> usize {
+        majority(self.ids.len())
+    }
+
+    fn peers(&self) -> impl Iterator<Item = usize> + use<> {
+        let me = self.me;
+        (0..self.ids.len()).filter(move |&i| i != me)
+    }
+
+    fn random_timeout(&mut self, now: Timestamp) -> Timestamp {
+        let e = self.timing.election_us;
+        now.add_micros(e + self.rng.below(e / 2))
+    }
+
+    fn has_live_leader(&self, now: Timestamp) -> bool {
+        self.election.has_live_leader(now, self.timing.election_us)
+    }
+
+    /// The length of our log prefix known to equal the current leader's log: what we may
+    /// hand on, and the most we may count as committed.
+    fn verified(&self) -> LogIndex {
+        if self.election.is_leader() {
+            return self.journal.last();
+        }
+        self.progress[self.me].matched.max(self.journal.commit())
+    }
+
+    fn send(&self, to: usize, body: Body, out: &mut Vec<Output>) {
+        out.push(Output::Send(Message {
+            src: self.ids[self.me].clone(),
+            dest: self.ids[to].clone(),
+            body,
+        }));
+    }
+
+    fn reply(&self, request: &Request, body: Body, out: &mut Vec<Output>) {
+        out.push(Output::Send(Message {
+            src: self.ids[self.me].clone(),
+            dest: request.client.clone(),
+            body,
+        }));
+    }
+
+    fn log(&self, out: &mut Vec<Output>, text: String) {
+        out.push(Output::Log(text));
+    }
+
+    fn origin(&self, seq: u64) -> Origin {
+        Origin {
+            node: self.ids[self.me].clone(),
+            incarnation: self.incarnation,
+            seq,
+        }
+    }
+
+    /// Enters a later term as a follower.
+    fn adopt_term(&mut self, term: Term, now: Timestamp) {
+        self.election.adopt(term);
+        self.progress[self.me] = Progress {
+            term,
+            matched: LogIndex(0),
+            commit: self.journal.commit(),
+            hb: 0,
+        };
+        self.echo_seen_by_leader = 0;
+        self.leader_packet_at = None;
+        self.answer_at = None;
+        self.election.timeout_at = self.random_timeout(now);
+        self.relayed.retain(|&(t, ..)| t >= term);
+    }
+
+    // ---- Client sends ----
+
+    /// A client's `send`: appended if we lead, forwarded if we know a live leader, held
+    /// for a while otherwise (spec: kafka.md 2.2).
+    pub(crate) fn on_send(
+        &mut self,
+        now: Timestamp,
+        client: NodeId,
+        msg_id: MsgId,
+        key: Key,
+        msg: Payload,
+    ) {
+        let request = Request {
+            client,
+            msg_id,
+            key,
+            msg,
+            received: now,
+        };
+        if self.has_live_leader(now) {
+            self.pass_on(request, now);
+        } else {
+            self.sends.held.push_back(request);
+        }
+    }
+
+    /// Numbers a send and appends it (leader) or queues it for the leader.
+    fn pass_on(&mut self, request: Request, now: Timestamp) {
+        if self.election.is_leader() {
+            let (key, msg) = (request.key.clone(), request.msg.clone());
+            let seq = self.sends.number(request, Some(now));
+            let _ = self.append_send(key, msg, self.origin(seq));
+        } else {
+            self.sends.number(request, None);
+        }
+    }
+
+    /// The leader appends a send unless its log already holds it; true if it did.
+    fn append_send(&mut self, key: Key, msg: Payload, origin: Origin) -> bool {
+        debug_assert!(self.election.is_leader());
+        if self.journal.contains(&origin) {
+            return false;
+        }
+        self.journal.append(Entry::Send {
+            term: self.election.term,
+            key,
+            msg,
+            origin,
+        });
+        self.progress[self.me].matched = self.journal.last();
+        true
+    }
+
+    // ---- Peer messages ----
+
+    /// A `sync` from peer `from`.
+    pub(crate) fn on_sync(
+        &mut self,
+        now: Timestamp,
+        from: usize,
+        sync: Sync,
+        offsets: &mut Offsets,
+        out: &mut Vec<Output>,
+    ) {
+        let Sync {
+            term,
+            leader,
+            hb,
+            seq,
+            got,
+            facts,
+            append,
+            forwards,
+            offsets: raised,
+            relay_me,
+        } = sync;
+        self.links[from].received(seq, got);
+        for (key, offset) in &raised {
+            offsets.raise(key, *offset);
+        }
+        // Any term seen, in the packet or in a fact it carries, that is later than ours
+        // makes us a follower of that term (Raft's rule, applied to relayed news too).
+        let seen = facts.iter().map(|f| f.term).fold(term, Term::max);
+        if seen > self.election.term {
+            self.adopt_term(seen, now);
+        }
+        let leader_is = self.election.leader;
+        for fact in &facts {
+            let Some(&i) = self.index.get(&fact.node) else {
+                continue;
+            };
+            if i == self.me {
+                if Some(from) == leader_is && term == self.election.term {
+                    self.echo_seen_by_leader = self.echo_seen_by_leader.max(fact.hb);
+                }
+                continue;
+            }
+            let changed = self.progress[i].merge(Progress {
+                term: fact.term,
+                matched: fact.matched,
+                commit: fact.commit,
+                hb: fact.hb,
+            });
+            if changed && Some(from) != leader_is && Some(i) != leader_is {
+                self.relay_facts = true;
+            }
+        }
+        if term < self.election.term {
+            self.log(
+                out,
+                format!(
+                    "ignored a sync from {} for stale term {term} (this node is in term {})",
+                    self.ids[from], self.election.term
+                ),
+            );
+            return;
+        }
+        // Same term from here on.
+        let claimed = leader.as_ref().and_then(|l| self.index.get(l).copied());
+        if leader.is_some() && claimed.is_none() {
+            self.log(
+                out,
+                format!(
+                    "ignored a sync from {}: unknown leader {leader:?}",
+                    self.ids[from]
+                ),
+            );
+            return;
+        }
+        if claimed == Some(self.me) && !self.election.is_leader() {
+            // We led this term and stepped down; news of our own leadership is old.
+            return;
+        }
+        if let Some(l) = claimed {
+            match self.election.leader {
+                Some(known) if known != l => {
+                    self.log(
+                        out,
+                        format!(
+                            "ignored a sync from {}: it says {} leads term {term}, but {} does",
+                            self.ids[from], self.ids[l], self.ids[known]
+                        ),
+                    );
+                    return;
+                }
+                Some(_) => {}
+                None => {
+                    self.election.follow(l, now);
+                    self.election.timeout_at = self.random_timeout(now);
+                    self.log(out, format!("follows {} in term {term}", self.ids[l]));
+                    // Whatever was outstanding goes to the new leader at once.
+                    for o in self.sends.outstanding.values_mut() {
+                        o.sent_at = None;
+                    }
+                }
+            }
+        }
+        if let Some(l) = claimed
+            && !self.election.is_leader()
+            && claimed == self.election.leader
+        {
+            if from == l {
+                self.leader_packet_at = Some(now);
+                if self.answer_at.is_none() {
+                    self.answer_at = Some(now.add_micros(self.timing.batch_us / 2));
+                }
+            }
+            if self.election.heard(hb, now) {
+                self.election.timeout_at = self.random_timeout(now);
+                self.progress[self.me].hb = hb;
+            }
+            if let Some(append) = append {
+                let count = append.entries.len();
+                match self
+                    .journal
+                    .accept(append.prev, append.prev_term, append.entries, term)
+                {
+                    Ok(accepted) => {
+                        let fact = Progress {
+                            term,
+                            matched: accepted.matched,
+                            commit: LogIndex(0),
+                            hb: 0,
+                        };
+                        self.progress[self.me].merge(fact);
+                        self.progress[l].merge(fact);
+                        self.progress[from].merge(fact);
+                    }
+                    Err(refusal) => self.log(
+                        out,
+                        format!(
+                            "refused {count} entries after {} from {}: {refusal}",
+                            append.prev, self.ids[from]
+                        ),
+                    ),
+                }
+            }
+        }
+        for forward in forwards {
+            if self.election.is_leader() {
+                let _ = self.append_send(forward.key, forward.msg, forward.origin);
+            } else if self.has_live_leader(now)
+                && forward.origin.node != self.ids[self.me]
+                && !self.relay_forwards.contains(&forward)
+            {
+                self.relay_forwards.push(forward);
+            }
+        }
+        if relay_me && Some(from) != self.election.leader && self.has_live_leader(now) {
+            self.links[from].relay_until = Some(now.add_micros(2 * self.timing.suspect_us));
+        }
+    }
+
+    /// A `vote` request from peer `from`.
+    pub(crate) fn on_vote(
+        &mut self,
+        now: Timestamp,
+        from: usize,
+        vote: Vote,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(&candidate) = self.index.get(&vote.candidate) else {
+            self.log(
+                out,
+                format!(
+                    "ignored a vote request for unknown candidate {}",
+                    vote.candidate
+                ),
+            );
+            return;
+        };
+        if candidate == self.me {
+            return;
+        }
+        let live = self.has_live_leader(now);
+        // Pass the request on once, unless we hear a leader: then we refuse it, and so,
+        // most likely, do the others who hear the same leader.
+        if !vote.relayed
+            && !live
+            && self
+                .relayed
+                .insert((vote.term, false, vote.pre, candidate, candidate))
+        {
+            let relayed = Vote {
+                relayed: true,
+                ..vote.clone()
+            };
+            for p in self.peers().filter(|&p| p != from && p != candidate) {
+                self.send(p, Body::Vote(relayed.clone()), out);
+            }
+        }
+        let up_to_date =
+            (vote.last_term, vote.last_index) >= (self.journal.last_term(), self.journal.last());
+        let granted = if vote.pre {
+            !live && vote.term > self.election.term && up_to_date
+        } else {
+            if live {
+                false
+            } else {
+                if vote.term > self.election.term {
+                    self.adopt_term(vote.term, now);
+                }
+                let granted = vote.term == self.election.term
+                    && self.election.voted_for.is_none_or(|v| v == candidate)
+                    && up_to_date;
+                if granted {
+                    self.election.voted_for = Some(candidate);
+                    self.election.timeout_at = self.random_timeout(now);
+                }
+                granted
+            }
+        };
+        let reply = VoteReply {
+            term: if granted {
+                vote.term
+            } else {
+                self.election.term
+            },
+            voter: self.ids[self.me].clone(),
+            candidate: vote.candidate,
+            granted,
+            pre: vote.pre,
+            relayed: false,
+        };
+        // A grant also goes to every other peer, so that a peer that reaches the
+        // candidate when we do not can pass it on.
+        if granted {
+            for p in self.peers() {
+                self.send(p, Body::VoteReply(reply.clone()), out);
+            }
+        } else {
+            self.send(candidate, Body::VoteReply(reply), out);
+        }
+    }
+
+    /// A `vote_reply` from peer `from`.
+    pub(crate) fn on_vote_reply(
+        &mut self,
+        now: Timestamp,
+        from: usize,
+        reply: VoteReply,
+        out: &mut Vec<Output>,
+    ) {
+        let (Some(&voter), Some(&candidate)) = (
+            self.index.get(&reply.voter),
+            self.index.get(&reply.candidate),
+        ) else {
+            self.log(
+                out,
+                format!(
+                    "ignored a vote reply from {} naming unknown nodes",
+                    self.ids[from]
+                ),
+            );
+            return;
+        };
+        if candidate != self.me {
+            if !reply.relayed
+                && reply.granted
+                && self
+                    .relayed
+                    .insert((reply.term, true, reply.pre, voter, candidate))
+            {
+                let relayed = VoteReply {
+                    relayed: true,
+                    ..reply
+                };
+                self.send(candidate, Body::VoteReply(relayed), out);
+            }
+            return;
+        }
+        if !reply.granted {
+            if reply.term > self.election.term {
+                self.adopt_term(reply.term, now);
+            }
+            return;
+        }
+        let term = self.election.term;
+        let counts = match self.election.role {
+            Role::PreCandidate => reply.pre && reply.term == Term(term.0 + 1),
+            Role::Candidate => !reply.pre && reply.term == term,
+            _ => false,
+        };
+        if !counts {
+            return;
+        }
+        self.election.grants.insert(voter);
+        if self.election.grants.len() >= self.majority() {
+            match self.election.role {
+                Role::PreCandidate => self.campaign(now, out),
+                Role::Candidate => self.lead(now, out),
+                _ => {}
+            }
+        }
+    }
+
+    // ---- Elections ----
+
+    /// Asks every peer whether it would vote for us in the next term.
+    fn pre_vote(&mut self, now: Timestamp, out: &mut Vec<Output>) {
+        self.election.role = Role::PreCandidate;
+        self.election.leader = None;
+        self.election.grants = BTreeSet::from([self.me]);
+        self.election.timeout_at = self.random_timeout(now);
+        let vote = Vote {
+            term: Term(self.election.term.0 + 1),
+            candidate: self.ids[self.me].clone(),
+            last_index: self.journal.last(),
+            last_term: self.journal.last_term(),
+            pre: true,
+            relayed: false,
+        };
+        for p in self.peers() {
+            self.send(p, Body::Vote(vote.clone()), out);
+        }
+    }
+
+    /// Stands for election in the next term.
+    fn campaign(&mut self, now: Timestamp, out: &mut Vec<Output>) {
+        let term = Term(self.election.term.0 + 1);
+        self.adopt_term(term, now);
+        self.election.role = Role::Candidate;
+        self.election.voted_for = Some(self.me);
+        self.election.grants = BTreeSet::from([self.me]);
+        self.log(out, format!("stands for election in term {term}"));
+        let vote = Vote {
+            term,
+            candidate: self.ids[self.me].clone(),
+            last_index: self.journal.last(),
+            last_term: self.journal.last_term(),
+            pre: false,
+            relayed: false,
+        };
+        for p in self.peers() {
+            self.send(p, Body::Vote(vote.clone()), out);
+        }
+    }
+
+    /// Leads the current term: a no-op first, so that what earlier terms left commits
+    /// with it (Raft §5.4.2), then every send of our own clients that is not in the log.
+    fn lead(&mut self, now: Timestamp, out: &mut Vec<Output>) {
+        self.election.lead(self.me, now, self.timing.heartbeat_us);
+        self.log(out, format!("leads term {}", self.election.term));
+        self.journal.append(Entry::Noop {
+            term: self.election.term,
+        });
+        self.progress[self.me] = Progress {
+            term: self.election.term,
+            matched: self.journal.last(),
+            commit: self.journal.commit(),
+            hb: self.election.hb,
+        };
+        for link in &mut self.links {
+            link.sent_upto = LogIndex(0);
+        }
+        let own: Vec<(u64, Key, Payload)> = self
+            .sends
+            .outstanding
+            .iter()
+            .map(|(&seq, o)| (seq, o.request.key.clone(), o.request.msg.clone()))
+            .collect();
+        for (seq, key, msg) in own {
+            let _ = self.append_send(key, msg, self.origin(seq));
+        }
+    }
+
+    // ---- Time ----
+
+    /// Everything that is due at `now`, after any input: timers, commits and the answers
+    /// they bring, and packets to peers.
+    pub(crate) fn tick(
+        &mut self,
+        now: Timestamp,
+        logs: &mut Logs,
+        offsets: &Offsets,
+        out: &mut Vec<Output>,
+    ) {
+        if self.election.is_leader() {
+            if now >= self.election.next_hb_at {
+                self.election
+                    .beat(now, self.timing.heartbeat_us, 2 * self.timing.election_us);
+                self.progress[self.me].hb = self.election.hb;
+                self.check_quorum(now, out);
+            }
+        } else if now >= self.election.timeout_at {
+            self.pre_vote(now, out);
+        }
+        let live = self.has_live_leader(now);
+        if live {
+            self.leaderless_since = None;
+            while let Some(request) = self.sends.held.pop_front() {
+                self.pass_on(request, now);
+            }
+        } else if self.leaderless_since.is_none() {
+            self.leaderless_since = Some(now);
+        }
+        self.advance_commit(logs, out);
+        self.expire_sends(now, out);
+        self.flush(now, logs, offsets, out);
+    }
+
+    /// A leader that has not heard a majority echo a recent heartbeat steps down, so
+    /// that the majority can elect one it hears (Raft's check-quorum).
+    fn check_quorum(&mut self, now: Timestamp, out: &mut Vec<Output>) {
+        let window = self.timing.election_us;
+        if now < self.election.leader_since.add_micros(window) {
+            return;
+        }
+        let term = self.election.term;
+        let heard = self
+            .peers()
+            .filter(|&p| {
+                let fact = self.progress[p];
+                fact.term == term
+                    && self
+                        .election
+                        .issued_at(fact.hb)
+                        .is_some_and(|at| at.add_micros(window) >= now)
+            })
+            .count();
+        if heard + 1 < self.majority() {
+            self.election.step_down();
+            self.log(
+                out,
+                format!("steps down in term {term}: heard from {heard} peers lately, fewer than a majority needs"),
+            );
+        }
+    }
+
+    /// Commits what a majority holds, by counting the facts of the current term (only
+    /// entries of the current term are committed by counting, Raft §5.4.2), and what any
+    /// node reports committed, up to what we hold of the leader's log; applies it, and
+    /// answers the clients whose sends it holds.
+    fn advance_commit(&mut self, logs: &mut Logs, out: &mut Vec<Output>) {
+        let term = self.election.term;
+        let verified = self.verified();
+        let mut target = self.journal.commit();
+        let mut matched: Vec<LogIndex> = self
+            .progress
+            .iter()
+            .enumerate()
+            .filter(|&(i, p)| i != self.me && p.term == term)
+            .map(|(_, p)| p.matched)
+            .collect();
+        matched.push(verified);
+        let need = self.majority();
+        if matched.len() >= need {
+            matched.sort_unstable_by(|a, b| b.cmp(a));
+            let held = matched[need - 1].min(verified);
+            if held > target && self.journal.term_at(held) == Some(term) {
+                target = held;
+            }
+        }
+        let reported = self
+            .progress
+            .iter()
+            .map(|p| p.commit)
+            .max()
+            .unwrap_or_default();
+        target = target.max(reported.min(verified));
+        if target <= self.journal.commit() {
+            return;
+        }
+        let me = (&self.ids[self.me], self.incarnation);
+        let duplicates = self.journal.duplicates_applied();
+        let applied = self.journal.commit_to(target, logs, (me.0, me.1));
+        if self.journal.duplicates_applied() > duplicates {
+            self.log(
+                out,
+                "applied a send twice: a peer broke the protocol".into(),
+            );
+        }
+        self.progress[self.me].commit = self.journal.commit();
+        for a in applied {
+            let Some(o) = self.sends.outstanding.remove(&a.seq) else {
+                continue;
+            };
+            if !o.answered {
+                let body = Body::SendOk {
+                    in_reply_to: o.request.msg_id,
+                    offset: a.offset,
+                };
+                self.reply(&o.request, body, out);
+            }
+        }
+    }
+
+    /// Answers sends that waited too long: held ones with the definite 11 (they went
+    /// nowhere), outstanding ones with the indefinite 13. Outstanding sends are kept and
+    /// retried: they may still commit, and must not commit twice.
+    fn expire_sends(&mut self, now: Timestamp, out: &mut Vec<Output>) {
+        while let Some(request) = self.sends.held.front() {
+            if now < request.received.add_micros(self.timing.hold_us) {
+                break;
+            }
+            let request = self.sends.held.pop_front().expect("front exists");
+            let body = error(
+                request.msg_id,
+                ErrorCode::TEMPORARILY_UNAVAILABLE,
+                "no leader is reachable; the message was not stored",
+            );
+            self.reply(&request, body, out);
+        }
+        let cut_off = self
+            .leaderless_since
+            .is_some_and(|s| now >= s.add_micros(self.timing.giveup_us));
+        let deadline = self.timing.send_deadline_us;
+        let mut answers = Vec::new();
+        for o in self.sends.outstanding.values_mut() {
+            if !o.answered && (cut_off || now >= o.request.received.add_micros(deadline)) {
+                o.answered = true;
+                answers.push(o.request.clone());
+            }
+        }
+        for request in answers {
+            let body = error(
+                request.msg_id,
+                ErrorCode::CRASH,
+                "the message went to a leader but is not yet committed; it may still be",
+            );
+            self.reply(&request, body, out);
+        }
+    }
+
+    /// Panics if an invariant is broken.
+    pub(crate) fn check_invariants(&self) {
+        self.journal.check_invariants();
+        self.election.check_invariants(self.me);
+        self.sends.check_invariants();
+        for (i, link) in self.links.iter().enumerate() {
+            if i != self.me {
+                link.check_invariants();
+            }
+        }
+        let own = self.progress[self.me];
+        assert_eq!(
+            own.term, self.election.term,
+            "our fact is from another term"
+        );
+        assert!(
+            own.matched <= self.journal.last(),
+            "we claim entries we lack"
+        );
+        assert_eq!(
+            own.commit,
+            self.journal.commit(),
+            "our fact misstates our commit"
+        );
+        if self.election.is_leader() {
+            assert_eq!(
+                own.matched,
+                self.journal.last(),
+                "a leader's match is its log"
+            );
+        }
+        assert!(
+            self.journal.commit() <= self.verified(),
+            "committed past what we hold"
+        );
+    }
+}
+
+fn error(in_reply_to: MsgId, code: ErrorCode, text: &str) -> Body {
+    Body::Error {
+        in_reply_to,
+        code,
+        text: text.to_string(),
+    }
+}
+
+/// The offsets a packet carries: the raises after `since`.
+fn raises(offsets: &Offsets, since: u64) -> Vec<(Key, Offset)> {
+    offsets.raised_since(since).collect()
+}

@@ -1,0 +1,355 @@
+//! The outbox: which peers this node talks to, what each packet carries, and when it
+//! goes.
+//!
+//! Who talks to whom:
+//! - the leader talks to every follower: entries each lacks, the commit index, its
+//!   heartbeat count, offsets;
+//! - a follower talks to its leader: its progress (the acknowledgement), forwarded sends,
+//!   offsets, and news of other nodes it heard from them directly;
+//! - a follower that has not heard the leader lately (*deaf*), or that the leader has not
+//!   heard lately (*unheard*), talks to every peer, and a deaf one asks them to relay;
+//! - a follower asked to relay, while it hears the leader itself, passes leader news
+//!   (entries, commit, heartbeat) to the asker, building entries from its own copy of
+//!   the leader's log.
+//!
+//! A link carries at most one packet per batching window, and only when there is news
+//! for it; a leader's heartbeat count rises every heartbeat interval, which makes news,
+//! so idle links still carry a packet each way per interval.
+//!
+//! The leader's window sets the rhythm: a follower answers each leader packet half a
+//! window after it arrives (acknowledgement, forwards, offsets: whatever it has), and
+//! sends unprompted only when the leader has been quiet for one and a half windows. A
+//! busy link thus carries two packets per window, half a window apart, and every send
+//! commits at the first exchange after it arrives: a leader's client's send when the
+//! follower's answer comes back, a follower's client's send when the leader's next
+//! packet brings it back as an entry. Either way a send waits one window on average,
+//! and a client thread can send once per window, which is what keeps the message count
+//! per operation low when sends are what limits the rate. (Answering at once makes the
+//! follower's sends wait a window and a half, and lets the leader's wait half a window;
+//! two independent windows drift into step, each side sending just before hearing the
+//! other, and every send waits two.)
+//!
+//! Commit news alone is worth a packet only in clusters of four or more: with three or
+//! fewer, the leader and any follower that holds an entry are a majority, so a follower
+//! knows an entry is committed the moment it holds it.
+
+use super::election::Role;
+use super::links::SelfFact;
+use super::{Cluster, Progress, raises};
+use crate::ids::LogIndex;
+use crate::log::Logs;
+use crate::node::Output;
+use crate::offsets::Offsets;
+use crate::protocol::{Append, Body, Fact, Forward, Sync};
+use crate::time::Timestamp;
+
+/// The most entries one packet carries; a lagging peer gets the rest in later windows.
+const ENTRIES_MAX: usize = 4096;
+/// About the most payload bytes one packet carries (the first entry always fits).
+const ENTRY_BYTES_MAX: usize = 256 * 1024;
+/// A follower whose leader's last word on its heartbeat echo is this many heartbeats
+/// behind what it has echoed is *unheard*.
+const UNHEARD_HEARTBEATS: u64 = 3;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// We lead; the peer follows.
+    Lead,
+    /// The peer leads us.
+    ToLeader,
+    /// We follow but the link to the leader is in doubt: we tell everyone.
+    Broadcast,
+    /// The peer asked us to pass on what we hear from the leader.
+    Relay,
+}
+
+/// Whether our fact `now` tells the leader something it needs from `sent`: a new term,
+/// match (an acknowledgement) or heartbeat echo. A new commit index alone does not: the
+/// leader knows its commit better than we do.
+fn acknowledges(now: SelfFact, sent: SelfFact) -> bool {
+    (now.0, now.1, now.3) != (sent.0, sent.1, sent.3)
+}
+
+/// The earliest of some times.
+#[derive(Default)]
+struct Soonest(Option<Timestamp>);
+
+impl Soonest {
+    /// Notes `t`, if it is after `now`: whatever was due by now has been done.
+    fn at(&mut self, now: Timestamp, t: Timestamp) {
+        if t > now {
+            self.0 = Some(self.0.map_or(t, |s| s.min(t)));
+        }
+    }
+}
+
+impl Cluster {
+    fn self_fact(&self) -> SelfFact {
+        let p = self.progress[self.me];
+        (p.term.0, p.matched.0, p.commit.0, p.hb)
+    }
+
+    fn facts(&self) -> Vec<Fact> {
+        self.progress
+            .iter()
+            .zip(&self.ids)
+            .map(|(p, id)| Fact {
+                node: id.clone(),
+                term: p.term,
+                matched: p.matched,
+                commit: p.commit,
+                hb: p.hb,
+            })
+            .collect()
+    }
+
+    /// What `peer` holds of the leader's log for sure: its match in this term, or its
+    /// commit.
+    fn confirmed(&self, peer: usize) -> LogIndex {
+        let Progress {
+            term,
+            matched,
+            commit,
+            ..
+        } = self.progress[peer];
+        if term == self.election.term {
+            matched.max(commit)
+        } else {
+            commit
+        }
+    }
+
+    /// Where entries for `peer` should start, if it lacks any we can give: after what it
+    /// holds for sure (its match in this term, or its commit), or after what we sent it
+    /// lately and it may not have acknowledged yet.
+    fn entries_from(&self, peer: usize, now: Timestamp) -> Option<LogIndex> {
+        let confirmed = self.confirmed(peer);
+        let link = &self.links[peer];
+        let from = if link.sent_upto > confirmed
+            && now < link.sent_upto_at.add_micros(self.timing.resend_us)
+        {
+            link.sent_upto
+        } else {
+            confirmed
+        };
+        (from < self.verified()).then_some(from)
+    }
+
+    /// Sends every packet that is due and has news, and works out when the node next
+    /// needs a tick.
+    pub(super) fn flush(
+        &mut self,
+        now: Timestamp,
+        logs: &Logs,
+        offsets: &Offsets,
+        out: &mut Vec<Output>,
+    ) {
+        let timing = self.timing;
+        let role = self.election.role;
+        let leader = self.election.leader;
+        let live = self.has_live_leader(now);
+        let following = role == Role::Follower && leader.is_some();
+        let deaf = following && now >= self.election.hb_at.add_micros(timing.suspect_us);
+        let unheard =
+            following && self.election.hb >= self.echo_seen_by_leader + UNHEARD_HEARTBEATS;
+        let broadcast = deaf || unheard;
+        let commit_news = self.majority() > 2;
+        let mut soonest = Soonest::default();
+
+        // Our clients' sends due to go towards the leader: new ones, and ones not seen in
+        // the log a while after they went.
+        let mut due: Vec<u64> = Vec::new();
+        if following {
+            for (&seq, o) in &self.sends.outstanding {
+                match o.sent_at {
+                    None => due.push(seq),
+                    Some(at) if now >= at.add_micros(timing.resend_us) => {
+                        if !self.journal.contains(&self.origin(seq)) {
+                            due.push(seq);
+                        }
+                    }
+                    Some(at) => soonest.at(now, at.add_micros(timing.resend_us)),
+                }
+            }
+        }
+        let forwards: Vec<Forward> = due
+            .iter()
+            .map(|seq| {
+                let o = &self.sends.outstanding[seq];
+                Forward {
+                    origin: self.origin(*seq),
+                    key: o.request.key.clone(),
+                    msg: o.request.msg.clone(),
+                }
+            })
+            .collect();
+        let mut forwards_sent = false;
+        let mut leader_told = false;
+
+        for peer in self.peers() {
+            let mode = if role == Role::Leader {
+                Mode::Lead
+            } else if following && Some(peer) == leader {
+                Mode::ToLeader
+            } else if following && broadcast {
+                Mode::Broadcast
+            } else if live && self.links[peer].relay_until.is_some_and(|t| now < t) {
+                Mode::Relay
+            } else {
+                continue;
+            };
+            let link = &self.links[peer];
+            let offsets_due = offsets.version() > link.offsets_sent
+                || (offsets.version() > link.offsets_acked
+                    && link
+                        .last_sent
+                        .is_some_and(|t| now >= t.add_micros(timing.resend_us)));
+            if offsets.version() > link.offsets_acked
+                && let Some(t) = link.last_sent
+            {
+                soonest.at(now, t.add_micros(timing.resend_us));
+            }
+            let entries_from = match mode {
+                Mode::Lead | Mode::Relay => self.entries_from(peer, now),
+                Mode::ToLeader | Mode::Broadcast => None,
+            };
+            if matches!(mode, Mode::Lead | Mode::Relay) && link.sent_upto > self.confirmed(peer) {
+                soonest.at(now, link.sent_upto_at.add_micros(timing.resend_us));
+            }
+            let news = match mode {
+                Mode::Lead | Mode::Relay => {
+                    entries_from.is_some()
+                        || (commit_news && self.journal.commit() > link.sent_commit)
+                        || self.election.hb > link.sent_hb
+                        || offsets_due
+                }
+                Mode::ToLeader => {
+                    !forwards.is_empty()
+                        || !self.relay_forwards.is_empty()
+                        || self.relay_facts
+                        || acknowledges(self.self_fact(), link.sent_fact)
+                        || offsets_due
+                }
+                Mode::Broadcast => {
+                    let keepalive = link
+                        .last_sent
+                        .is_none_or(|t| now >= t.add_micros(timing.suspect_us));
+                    if let Some(t) = link.last_sent {
+                        soonest.at(now, t.add_micros(timing.suspect_us));
+                    }
+                    !forwards.is_empty()
+                        || self.self_fact() != link.sent_fact
+                        || offsets_due
+                        || keepalive
+                }
+            };
+            if !news {
+                continue;
+            }
+            let got = link.got;
+            let mut allowed = link.next_allowed(timing.batch_us);
+            if mode == Mode::ToLeader
+                && let Some(at) = self.leader_packet_at
+            {
+                // The leader paces the link: news waits for the answer to its latest
+                // packet, or, if it has fallen quiet, a window and a half.
+                allowed = match self.answer_at {
+                    Some(answer) => answer,
+                    None => allowed.max(at.add_micros(timing.batch_us + timing.batch_us / 2)),
+                };
+            }
+            if now < allowed {
+                soonest.at(now, allowed);
+                continue;
+            }
+            let append = entries_from.map(|from| Append {
+                prev: from,
+                prev_term: self
+                    .journal
+                    .term_at(from)
+                    .expect("from is below what we hold"),
+                entries: self.journal.entries(
+                    from,
+                    self.verified(),
+                    logs,
+                    ENTRIES_MAX,
+                    ENTRY_BYTES_MAX,
+                ),
+            });
+            let mut packet_forwards = Vec::new();
+            if matches!(mode, Mode::ToLeader | Mode::Broadcast) {
+                packet_forwards.extend(forwards.iter().cloned());
+                forwards_sent |= !forwards.is_empty();
+            }
+            if mode == Mode::ToLeader {
+                packet_forwards.append(&mut self.relay_forwards);
+                leader_told = true;
+                self.answer_at = None;
+            }
+            let sync = Sync {
+                term: self.election.term,
+                leader: leader.map(|l| self.ids[l].clone()),
+                hb: self.election.hb,
+                seq: 0,
+                got,
+                facts: self.facts(),
+                append,
+                forwards: packet_forwards,
+                offsets: raises(offsets, link.offsets_acked),
+                relay_me: mode == Mode::Broadcast && deaf,
+            };
+            let fact = self.self_fact();
+            let (commit, hb) = (self.journal.commit(), self.election.hb);
+            let link = &mut self.links[peer];
+            let seq = link.sent(now, offsets.version());
+            link.sent_commit = commit;
+            link.sent_hb = hb;
+            link.sent_fact = fact;
+            if let Some(append) = &sync.append {
+                link.sent_upto = LogIndex(append.prev.0 + append.entries.len() as u64);
+                link.sent_upto_at = now;
+            }
+            self.send(peer, Body::Sync(Box::new(Sync { seq, ..sync })), out);
+        }
+        if forwards_sent {
+            for seq in due {
+                if let Some(o) = self.sends.outstanding.get_mut(&seq) {
+                    o.sent_at = Some(now);
+                }
+            }
+        }
+        if leader_told {
+            self.relay_facts = false;
+        }
+        self.deadline = self.deadline_after(now, soonest);
+    }
+
+    /// When the node next needs a tick, given the packet times `flush` found.
+    fn deadline_after(&self, now: Timestamp, mut soonest: Soonest) -> Option<Timestamp> {
+        let timing = self.timing;
+        if self.election.is_leader() {
+            soonest.at(now, self.election.next_hb_at);
+        } else {
+            soonest.at(now, self.election.timeout_at);
+        }
+        if self.election.role == Role::Follower && self.election.leader.is_some() {
+            for wait in [timing.suspect_us, timing.election_us] {
+                let t = self.election.hb_at.add_micros(wait);
+                if t > now {
+                    soonest.at(now, t);
+                }
+            }
+        }
+        if let Some(request) = self.sends.held.front() {
+            soonest.at(now, request.received.add_micros(timing.hold_us));
+        }
+        let unanswered = self.sends.outstanding.values().filter(|o| !o.answered);
+        for o in unanswered {
+            soonest.at(now, o.request.received.add_micros(timing.send_deadline_us));
+            if let Some(since) = self.leaderless_since {
+                soonest.at(now, since.add_micros(timing.giveup_us));
+            }
+        }
+        soonest.0
+    }
+}
