@@ -41,6 +41,7 @@ pub mod history;
 pub mod nemesis;
 pub mod net;
 pub mod options;
+pub mod quorum;
 pub mod report;
 pub mod rng;
 pub mod run;

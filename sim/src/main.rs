@@ -25,7 +25,9 @@ const USAGE: &str = "usage:
       one test per seed in [A, B); --swarm draws every option from the seed, and
       OPTIONS given explicitly override the drawn ones; prints each failing seed with
       the command that replays it; --strict adds our stricter checks; --jobs runs
-      seeds on N threads; exit 0 if every seed passed, 1 if not
+      seeds on N threads; exit 0 if every seed passed, 1 if not (a seed in which no
+      majority of the servers could talk long enough to acknowledge a send is counted
+      apart, as no-quorum, not as a failure)
 
 OPTIONS:";
 
@@ -180,6 +182,8 @@ struct SeedResult {
     virtual_us: u64,
     /// For a failing seed: why, and the command that replays it.
     failure: Option<(String, String)>,
+    /// The seed gave no majority a chance to acknowledge a send (see `report::verdict`).
+    no_quorum: bool,
 }
 
 fn sweep_seed(seed: u64, sweep: &Sweep) -> SeedResult {
@@ -192,12 +196,14 @@ fn sweep_seed(seed: u64, sweep: &Sweep) -> SeedResult {
                 msgs: 0,
                 virtual_us: 0,
                 failure: Some((format!("invalid options: {reason}"), String::new())),
+                no_quorum: false,
             };
         }
     };
     let outcome = run::run(&options, &server::real_node());
     let report = checker::check(&outcome.history);
-    let valid = report::is_valid(&outcome, &report) && (!sweep.strict || report.is_strict_valid());
+    let verdict = report::verdict(&options, &outcome, &report, sweep.strict);
+    let valid = verdict != report::Verdict::Invalid;
     SeedResult {
         seed,
         ops: report::invocations(&outcome.history),
@@ -209,6 +215,7 @@ fn sweep_seed(seed: u64, sweep: &Sweep) -> SeedResult {
                 report::replay_command(&options),
             )
         }),
+        no_quorum: matches!(verdict, report::Verdict::NoQuorum { .. }),
     }
 }
 
@@ -225,12 +232,14 @@ fn cmd_sweep(args: &[String]) -> Result<bool, String> {
         ("", Duration::from_secs(10))
     };
     let (mut done, mut failed, mut ops, mut msgs, mut virtual_us) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut no_quorum = 0u64;
     let total = sweep.end - sweep.first;
     let mut on_result = |r: SeedResult| {
         done += 1;
         ops += r.ops;
         msgs += r.msgs;
         virtual_us += r.virtual_us;
+        no_quorum += u64::from(r.no_quorum);
         if let Some((why, replay)) = r.failure {
             failed += 1;
             eprint!("{erase}");
@@ -279,7 +288,7 @@ fn cmd_sweep(args: &[String]) -> Result<bool, String> {
     }
     let wall = started.elapsed().as_secs_f64();
     println!(
-        "{total} seeds, {failed} failed; {ops} ops, {msgs} messages, {:.0} virtual s in {wall:.2} wall s",
+        "{total} seeds, {failed} failed, {no_quorum} without a quorum; {ops} ops, {msgs} messages, {:.0} virtual s in {wall:.2} wall s",
         virtual_us as f64 / 1e6
     );
     Ok(failed == 0)

@@ -249,11 +249,11 @@ impl Options {
         // choices are not correlated.
         let mut rng = Rng::new(seed ^ 0x5157_4152_4d5f_4f50);
         let mut pick = |choices: &[f64]| choices[rng.index(choices.len())];
-        let node_count = pick(&[1.0, 1.0, 2.0, 3.0, 5.0]) as usize;
+        let node_count = pick(&[1.0, 2.0, 3.0, 3.0, 4.0, 5.0, 5.0, 6.0, 7.0]) as usize;
         let concurrency = Concurrency::PerNode(pick(&[1.0, 2.0, 2.0, 4.0]) as usize);
         let time_limit_s = pick(&[2.0, 5.0, 10.0, 20.0]);
-        let rate = pick(&[5.0, 50.0, 100.0, 500.0, 1000.0]);
-        let latency_ms = pick(&[0.0, 0.0, 1.0, 10.0, 50.0]) as u64;
+        let rate = pick(&[5.0, 10.0, 50.0, 100.0, 500.0, 1000.0]);
+        let latency_ms = pick(&[0.0, 0.0, 1.0, 10.0, 50.0, 100.0]) as u64;
         let latency_dist = [
             LatencyDist::Constant,
             LatencyDist::Uniform,

@@ -5,8 +5,8 @@
 //! give the same bytes on stdout, always. How long a run took is [`wall_line`], which the
 //! command prints on stderr.
 
-use crate::checker::Report;
-use crate::history::{F, History, NetCounts, OpType, ViolationKind};
+use crate::checker::{Report, names};
+use crate::history::{F, History, Micros, NetCounts, OpType, ViolationKind};
 use crate::options::Options;
 use crate::run::Outcome;
 use crate::trace;
@@ -19,6 +19,55 @@ use std::time::Duration;
 /// Maelstrom-equivalent verdict.
 pub fn is_valid(outcome: &Outcome, report: &Report) -> bool {
     outcome.failure.is_none() && fatal_violations(&outcome.history) == 0 && report.is_valid()
+}
+
+/// What the simulator concludes from one run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid under Maelstrom's rules (and ours, when asked).
+    Valid,
+    /// Invalid only because no send could be acknowledged: at no point of the main phase
+    /// could a majority of the servers reach each other for [`QUORUM_WINDOW_MIN_US`]
+    /// (see [`crate::quorum`]). The run says nothing about the node; Maelstrom would
+    /// still call it invalid (`:stats`).
+    NoQuorum {
+        /// The longest stretch during which a majority could reach each other.
+        longest_us: Micros,
+    },
+    /// Invalid.
+    Invalid,
+}
+
+/// How long a majority must be able to talk before a cluster that acknowledges sends
+/// only with a majority can be expected to acknowledge one: a new election after a heal
+/// takes up to one and a half election timeouts (0.75 s with the node's defaults), and a
+/// send then commits within a batching window or two.
+pub const QUORUM_WINDOW_MIN_US: Micros = 1_000_000;
+
+/// The verdict on a run: [`is_valid`] (and with `strict`, our stricter checks), except
+/// that a run invalid only for want of an `:ok` send, in which no majority could talk
+/// for long enough, is [`Verdict::NoQuorum`] rather than a failure.
+pub fn verdict(options: &Options, outcome: &Outcome, report: &Report, strict: bool) -> Verdict {
+    if is_valid(outcome, report) && (!strict || report.is_strict_valid()) {
+        return Verdict::Valid;
+    }
+    let only_no_send = outcome.failure.is_none()
+        && fatal_violations(&outcome.history) == 0
+        && (!strict || report.strict_names().is_empty())
+        && report.stats.invalid_fs() == ["send"]
+        // Elle finds no graph when nothing was sent: that follows from the same cause.
+        && report
+            .bad_error_types()
+            .iter()
+            .all(|name| *name == names::EMPTY_TRANSACTION_GRAPH);
+    if only_no_send {
+        let longest_us =
+            crate::quorum::longest_majority_window(&outcome.history, &options.node_ids());
+        if longest_us < QUORUM_WINDOW_MIN_US {
+            return Verdict::NoQuorum { longest_us };
+        }
+    }
+    Verdict::Invalid
 }
 
 /// Violations that Maelstrom treats as fatal to the node (spec: kafka.md 1.2).
@@ -184,15 +233,25 @@ pub fn summary(options: &Options, outcome: &Outcome, report: &Report) -> String 
         let _ = writeln!(out, "RUN FAILED: {failure}");
     }
     let _ = writeln!(out, "{report}");
-    if is_valid(outcome, report) {
-        if !report.is_strict_valid() {
+    match verdict(options, outcome, report, false) {
+        Verdict::Valid => {
+            if !report.is_strict_valid() {
+                let _ = writeln!(
+                    out,
+                    "(Maelstrom-equivalent verdict valid; our stricter checks failed)"
+                );
+            }
+        }
+        Verdict::NoQuorum { longest_us } => {
             let _ = writeln!(
                 out,
-                "(Maelstrom-equivalent verdict valid; our stricter checks failed)"
+                "NO QUORUM: no majority of the servers could reach each other for more than {} of the main phase, so no send could be acknowledged by a majority; Maelstrom calls this invalid, but it says nothing about the node",
+                trace::time(longest_us)
             );
         }
-    } else {
-        let _ = writeln!(out, "INVALID: replay with {}", replay_command(options));
+        Verdict::Invalid => {
+            let _ = writeln!(out, "INVALID: replay with {}", replay_command(options));
+        }
     }
     out
 }
@@ -222,6 +281,7 @@ pub fn to_json(options: &Options, outcome: &Outcome, report: &Report) -> serde_j
         "options": options.to_args(),
         "valid": is_valid(outcome, report),
         "strict-valid": is_valid(outcome, report) && report.is_strict_valid(),
+        "no-quorum": matches!(verdict(options, outcome, report, false), Verdict::NoQuorum { .. }),
         "failure": outcome.failure,
         "ops": ops,
         "by-f": by_f,
