@@ -226,6 +226,26 @@ impl Case {
         }
     }
 
+    /// Every op the case names, to render their values once the case is kept.
+    pub(crate) fn ops_mut(&mut self) -> Vec<&mut OpRef> {
+        match self {
+            Case::G1a { writer, reader, .. } => writer.iter_mut().chain([reader]).collect(),
+            Case::LostWrite {
+                writer, max_read, ..
+            } => [writer].into_iter().chain(max_read.iter_mut()).collect(),
+            Case::Order { ops, .. } => ops.iter_mut().collect(),
+            Case::G1cRealtime { writer, reader, .. } => vec![writer, reader],
+            Case::PhantomValue { reader, .. } => vec![reader],
+            Case::CommittedOffsetRegression { floor_op, op, .. } => vec![floor_op, op],
+            Case::PollStart { op, .. } => vec![op],
+            Case::InconsistentOffsets { .. }
+            | Case::Duplicate { .. }
+            | Case::Unseen { .. }
+            | Case::EmptyTransactionGraph
+            | Case::Wire { .. } => Vec::new(),
+        }
+    }
+
     /// The case as JSON, with Jepsen's field names.
     pub fn to_json(&self) -> Json {
         let vals = |vs: &[Val]| Json::Array(vs.iter().map(val_json).collect());

@@ -77,15 +77,25 @@ pub fn check(history: &History) -> Report {
         }
     }
 
+    // Condense first, then render the ops of the cases kept: a bad history can have a case
+    // per op, and rendering each one's ops was most of the checker's time on such histories.
+    let condense = |found: Findings| -> BTreeMap<&'static str, report::Group> {
+        found
+            .into_iter()
+            .map(|(name, cases)| {
+                let mut group = report::condense(name, cases);
+                for case in &mut group.cases {
+                    for op in case.ops_mut() {
+                        op.render(&history.ops);
+                    }
+                }
+                (name, group)
+            })
+            .collect()
+    };
     Report {
-        anomalies: found
-            .into_iter()
-            .map(|(name, cases)| (name, report::condense(name, cases)))
-            .collect(),
-        strict: strict_found
-            .into_iter()
-            .map(|(name, cases)| (name, report::condense(name, cases)))
-            .collect(),
+        anomalies: condense(found),
+        strict: condense(strict_found),
         worst_realtime_lag: lag::worst(&a),
         info_txn_causes: info_txn_causes(history),
         commit_staleness,

@@ -98,8 +98,8 @@ fn committed_offsets(a: &Analysis<'_>, out: &mut Findings) -> CommitStaleness {
                                 returned,
                                 floor: floor.offset,
                                 floor_source: if floor.from_list { "list" } else { "commit" },
-                                floor_op: OpRef::of(a.op(floor.pos)),
-                                op: OpRef::of(op),
+                                floor_op: OpRef::lazy(a.op(floor.pos)),
+                                op: OpRef::lazy(op),
                             });
                     }
                     staleness.listed += 1;
@@ -253,7 +253,7 @@ fn check_start(
                 requested,
                 first_offset: first,
                 skipped: Vec::new(),
-                op: OpRef::of(op),
+                op: OpRef::lazy(op),
             });
         return;
     }
@@ -273,7 +273,7 @@ fn check_start(
                 requested,
                 first_offset: first,
                 skipped,
-                op: OpRef::of(op),
+                op: OpRef::lazy(op),
             });
     }
 }

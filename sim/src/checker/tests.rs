@@ -806,3 +806,38 @@ fn random_histories_never_panic() {
         assert_eq!(a.to_json(), b.to_json(), "seed {seed}");
     }
 }
+
+#[test]
+fn op_values_are_cut_at_512_characters_and_rendered_for_every_kept_case() {
+    // One poll of 400 pairs, read twice by the same process: every kept case names it.
+    let mut h = Hb::new();
+    h.assign(0, &["k"]);
+    let pairs: Vec<(u64, i64)> = (0..400).map(|o| (o, o as i64 + 1)).collect();
+    for &(o, val) in &pairs {
+        h.send(9, "k", val, o);
+    }
+    h.poll(0, &[("k", &pairs)]);
+    h.poll(0, &[("k", &pairs)]);
+    let history = h.build();
+    let r = check(&history);
+    let cases = r.cases(names::NONMONOTONIC_POLL);
+    assert_eq!(cases.len(), 1, "{r}");
+    let Case::Order { ops, .. } = &cases[0] else {
+        panic!("{cases:?}")
+    };
+    for op in ops {
+        assert!(
+            op.value.starts_with("poll {\"k\" [[0 1] [1 2] [2 3]"),
+            "{op}"
+        );
+        assert!(op.value.ends_with(" …"), "{op}");
+        assert_eq!(op.value.chars().count(), 512 + 2, "{op}");
+    }
+    // A short op is rendered whole, and every op of every kept case is rendered.
+    assert_eq!(super::OpRef::of(&history.ops[1]).value, "assign [\"k\"]");
+    let json = r.to_json().to_string();
+    assert!(
+        !json.contains("\"value\":\"\""),
+        "an op was left unrendered: {json}"
+    );
+}
