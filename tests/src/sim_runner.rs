@@ -373,6 +373,45 @@ fn assigns_that_time_out_fail() {
     );
 }
 
+#[test]
+fn a_commit_that_gets_no_acknowledgement_is_recorded_as_sent() {
+    // Applies every commit_offsets, but answers none: the commit may have taken effect,
+    // and the history must say what it asked for (spec: kafka.md 3.6).
+    let factory = wrapped(|input, out| match input {
+        Input::Message(Message {
+            body: Body::CommitOffsets { .. },
+            ..
+        }) => Vec::new(),
+        _ => out,
+    });
+    let options = Options {
+        rate: 200.0,
+        ..small(1)
+    };
+    let outcome = run::run(&options, &factory);
+    let mut unacknowledged = 0;
+    for op in &outcome.history.ops {
+        let OpValue::Poll {
+            msgs,
+            committed,
+            commit_unacknowledged,
+        } = &op.value
+        else {
+            continue;
+        };
+        // No commit was ever acknowledged, so no poll that read something is `Ok`.
+        assert_eq!(committed, &None, "{op:?}");
+        if let Some(commit) = commit_unacknowledged {
+            unacknowledged += 1;
+            assert_eq!(op.ty, OpType::Info, "{op:?}");
+            assert_eq!(op.error.as_deref(), Some("net-timeout"), "{op:?}");
+            assert!(msgs.is_none() && !commit.is_empty(), "{op:?}");
+            assert_eq!(op.value.commit_sent(), Some(commit));
+        }
+    }
+    assert!(unacknowledged > 0, "no commit was ever sent");
+}
+
 fn replace_send_ok(out: Vec<Output>, body: fn(MsgId) -> Body) -> Vec<Output> {
     out.into_iter()
         .map(|o| match o {

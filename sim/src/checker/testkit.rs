@@ -108,6 +108,7 @@ impl Hb {
         let value = OpValue::Poll {
             msgs: None,
             committed: None,
+            commit_unacknowledged: None,
         };
         self.push(p, OpType::Invoke, F::Poll, value)
     }
@@ -127,6 +128,7 @@ impl Hb {
         let value = OpValue::Poll {
             msgs: Some(result),
             committed: Some(committed),
+            commit_unacknowledged: None,
         };
         self.push(p, OpType::Ok, F::Poll, value)
     }
@@ -144,6 +146,7 @@ impl Hb {
         let value = OpValue::Poll {
             msgs: None,
             committed: None,
+            commit_unacknowledged: None,
         };
         self.push(p, OpType::Fail, F::Poll, value);
         self

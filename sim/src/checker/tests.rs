@@ -229,6 +229,7 @@ fn an_indefinite_send_seen_only_by_a_crashed_poll_is_not_lost() {
     let value = crate::history::OpValue::Poll {
         msgs: Some(msgs),
         committed: None,
+        commit_unacknowledged: None,
     };
     h.push(5, OpType::Info, crate::history::F::Poll, value);
     h.send(1, "k", 2, 1).poll(2, &[("k", &[(1, 2)])]);
@@ -783,6 +784,9 @@ fn random_histories_never_panic() {
                         F::Poll,
                         OpValue::Poll {
                             msgs: Some(msgs),
+                            commit_unacknowledged: (pick(2) == 0)
+                                .then(|| committed.clone())
+                                .flatten(),
                             committed,
                         },
                     )

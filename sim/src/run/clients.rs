@@ -217,6 +217,7 @@ impl Sim<'_> {
                 let value = OpValue::Poll {
                     msgs: None,
                     committed: None,
+                    commit_unacknowledged: None,
                 };
                 self.record(t, OpType::Invoke, F::Poll, value, None, is_final);
                 let offsets = self.positions(t);

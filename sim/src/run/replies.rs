@@ -43,9 +43,16 @@ impl Sim<'_> {
                 value: crate::history::Val::Int(*value as i64),
                 offset: None,
             },
-            Stage::Poll | Stage::Commit { .. } => OpValue::Poll {
+            Stage::Poll => OpValue::Poll {
                 msgs: None,
                 committed: None,
+                commit_unacknowledged: None,
+            },
+            // The commit was sent: it may have taken effect even though the op failed.
+            Stage::Commit { commit, .. } => OpValue::Poll {
+                msgs: None,
+                committed: None,
+                commit_unacknowledged: Some(commit.clone()),
             },
             Stage::Assign { keys } => OpValue::Assign {
                 keys: keys.clone(),
@@ -216,6 +223,7 @@ impl Sim<'_> {
         let value = OpValue::Poll {
             msgs: Some(msgs),
             committed,
+            commit_unacknowledged: None,
         };
         self.complete(t, OpType::Ok, value, None);
     }
