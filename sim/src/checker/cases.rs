@@ -42,6 +42,8 @@ pub mod names {
 
     /// A node's `list_committed_offsets` went below what it acknowledged or listed.
     pub const COMMITTED_OFFSET_REGRESSION: &str = "committed-offset-regression";
+    /// A node listed a committed offset above every commit sent for that key before.
+    pub const LISTED_OFFSET_NEVER_COMMITTED: &str = "listed-offset-never-committed";
     /// A poll started past a message known to exist at or after the requested offset.
     pub const POLL_STARTS_PAST_MESSAGE: &str = "poll-starts-past-message";
     /// A poll returned an offset below the requested one.
@@ -185,6 +187,22 @@ pub enum Case {
         /// The assign whose list went back.
         op: OpRef,
     },
+    /// A node listed a committed offset for a key above the highest offset any client
+    /// asked to commit for it in a `commit_offsets` invoked before the list completed.
+    ListedOffsetNeverCommitted {
+        /// The node.
+        node: NodeId,
+        /// The key.
+        key: Key,
+        /// What it listed.
+        listed: u64,
+        /// The highest offset committed for the key before, if any was.
+        highest_commit: Option<u64>,
+        /// The poll whose commit sent that offset.
+        commit_op: Option<OpRef>,
+        /// The assign whose list answered `listed`.
+        op: OpRef,
+    },
     /// A poll whose first offset for a key is past the requested one (or below it), with
     /// the known messages it skipped.
     PollStart {
@@ -237,6 +255,9 @@ impl Case {
             Case::G1cRealtime { writer, reader, .. } => vec![writer, reader],
             Case::PhantomValue { reader, .. } => vec![reader],
             Case::CommittedOffsetRegression { floor_op, op, .. } => vec![floor_op, op],
+            Case::ListedOffsetNeverCommitted { commit_op, op, .. } => {
+                commit_op.iter_mut().chain([op]).collect()
+            }
             Case::PollStart { op, .. } => vec![op],
             Case::InconsistentOffsets { .. }
             | Case::Duplicate { .. }
@@ -349,6 +370,17 @@ impl Case {
             } => json!({"node": node.as_str(), "key": key.as_str(), "returned": returned,
                         "floor": floor, "floor-source": floor_source,
                         "floor-op": floor_op.to_json(), "op": op.to_json()}),
+            Case::ListedOffsetNeverCommitted {
+                node,
+                key,
+                listed,
+                highest_commit,
+                commit_op,
+                op,
+            } => json!({"node": node.as_str(), "key": key.as_str(), "listed": listed,
+                        "highest-commit": highest_commit,
+                        "commit-op": commit_op.as_ref().map(OpRef::to_json),
+                        "op": op.to_json()}),
             Case::PollStart {
                 name: _,
                 key,
@@ -539,6 +571,25 @@ impl fmt::Display for Case {
                     short(floor_op),
                     short(op)
                 )
+            }
+            Case::ListedOffsetNeverCommitted {
+                node,
+                key,
+                listed,
+                highest_commit,
+                commit_op,
+                op,
+            } => {
+                write!(f, "{{:node {node} :key {key:?} :listed {listed} ")?;
+                match (highest_commit, commit_op) {
+                    (Some(highest), Some(commit_op)) => write!(
+                        f,
+                        ":highest-commit {highest} (sent after {})",
+                        short(commit_op)
+                    )?,
+                    _ => f.write_str(":highest-commit nil (no commit was sent)")?,
+                }
+                write!(f, " :op {}}}", short(op))
             }
             Case::PollStart {
                 name: _,

@@ -18,13 +18,15 @@
 //! - `order`: poll and send skips and nonmonotonic steps, between ops and inside one;
 //! - `cycles`: `G1c-realtime` and `empty-transaction-graph`;
 //! - `lag`: the worst realtime lag;
-//! - `strict`: our stricter checks;
+//! - `committed`, `strict`: our stricter checks (committed offsets, poll starts and the
+//!   wire);
 //! - `report`: condensing, verdicts, rendering.
 //!
 //! Determinism: only `BTreeMap`/`BTreeSet`, history order, and stable sorts, so the same
 //! history always gives the same report, byte for byte.
 
 mod cases;
+mod committed;
 mod cycles;
 mod index;
 mod lag;
@@ -38,10 +40,10 @@ mod testkit;
 mod tests;
 
 pub use cases::{Case, names};
+pub use committed::CommitStaleness;
 pub use index::OpRef;
 pub use lag::WorstLag;
 pub use report::{Group, Report};
-pub use strict::CommitStaleness;
 
 use crate::history::{F, History, OpType};
 use crate::stats::Stats;
@@ -52,6 +54,7 @@ pub(crate) type Findings = BTreeMap<&'static str, Vec<Case>>;
 
 /// Checks a finished history.
 pub fn check(history: &History) -> Report {
+    let mut strict_found = Findings::new();
     let a = index::Analysis::new(history);
 
     let mut found = Findings::new();
@@ -59,8 +62,8 @@ pub fn check(history: &History) -> Report {
     order::check(&a, &mut found);
     cycles::check(&a, &mut found);
 
-    let mut strict_found = Findings::new();
-    let commit_staleness = strict::check(&a, history, &mut strict_found);
+    let commit_staleness = committed::check(&a, &mut strict_found);
+    strict::check(&a, history, &mut strict_found);
 
     let mut maelstrom_unknown = Vec::new();
     if let Some(g) = found.get(names::PHANTOM_VALUE) {

@@ -140,6 +140,19 @@ impl Hb {
         self
     }
 
+    /// A poll whose reply came, but whose commit of `commit` got no acknowledgement: the
+    /// op is `Info` and its results are lost, though the commit may have taken effect.
+    pub fn poll_commit_unacknowledged(&mut self, p: Process, commit: &[(&str, u64)]) -> &mut Hb {
+        self.invoke_poll(p);
+        let value = OpValue::Poll {
+            msgs: None,
+            committed: None,
+            commit_unacknowledged: Some(commit.iter().map(|&(k, o)| (Key::new(k), o)).collect()),
+        };
+        self.push(p, OpType::Info, F::Poll, value);
+        self
+    }
+
     /// A poll that failed (its results are lost from the history).
     pub fn poll_fail(&mut self, p: Process) -> &mut Hb {
         self.invoke_poll(p);

@@ -845,3 +845,87 @@ fn op_values_are_cut_at_512_characters_and_rendered_for_every_kept_case() {
         "an op was left unrendered: {json}"
     );
 }
+
+#[test]
+fn a_listed_offset_above_every_commit_sent_before_is_never_committed() {
+    let mut h = Hb::new();
+    five(&mut h, "k");
+    h.assign(0, &["k"]);
+    h.poll(0, &[("k", &[(0, 1), (1, 2)])]); // Commits 1.
+    // The node lists 3 for "k" and 0 for "j", which nobody ever committed.
+    h.assign_listed(1, &["k", "j"], &[("k", 3), ("j", 0)]);
+    // Another process reads the rest, committing 4, but only after that list completed.
+    h.poll(2, &[("k", &[(2, 3), (3, 4), (4, 5)])]);
+    let r = check(&h.build());
+    assert!(r.is_valid(), "{r}");
+    assert!(!r.is_strict_valid());
+    let cases = r.cases(names::LISTED_OFFSET_NEVER_COMMITTED);
+    let found: Vec<(&str, u64, Option<u64>)> = cases
+        .iter()
+        .map(|c| match c {
+            Case::ListedOffsetNeverCommitted {
+                key,
+                listed,
+                highest_commit,
+                commit_op,
+                ..
+            } => {
+                assert_eq!(
+                    commit_op.as_ref().map(|o| o.process),
+                    highest_commit.map(|_| 0)
+                );
+                (key.as_str(), *listed, *highest_commit)
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(found, [("j", 0, None), ("k", 3, Some(1))]);
+    assert!(
+        r.to_string()
+            .contains("listed-offset-never-committed: 2 case(s)"),
+        "{r}"
+    );
+    // Listing exactly the highest commit, or less, is fine.
+    let mut h = Hb::new();
+    five(&mut h, "k");
+    h.assign(0, &["k"]);
+    h.poll(0, &[("k", &[(0, 1), (1, 2)])]);
+    h.assign_listed(1, &["k"], &[("k", 1)]);
+    h.assign_listed(2, &["k"], &[("k", 0)]);
+    assert!(!has(
+        &check(&h.build()),
+        names::LISTED_OFFSET_NEVER_COMMITTED
+    ));
+}
+
+#[test]
+fn a_commit_counts_from_its_invocation_acknowledged_or_not() {
+    // The commit of 3 timed out (the poll is `Info`), but the node applied it.
+    let mut h = Hb::new();
+    five(&mut h, "k");
+    h.poll_commit_unacknowledged(0, &[("k", 3)]);
+    h.assign_listed(1, &["k"], &[("k", 3)]);
+    let r = check(&h.build());
+    assert!(r.strict_names().is_empty(), "{r}");
+    // A commit whose poll was invoked before the list completed, and acknowledged after.
+    let mut h = Hb::new();
+    five(&mut h, "k");
+    h.assign(0, &["k"]);
+    h.invoke_poll(0);
+    h.assign_listed(1, &["k"], &[("k", 2)]);
+    h.complete_poll(0, &[("k", &[(0, 1), (1, 2), (2, 3)])]);
+    let r = check(&h.build());
+    assert!(r.strict_names().is_empty(), "{r}");
+    // A commit invoked only after the list completed does not count for it.
+    let mut h = Hb::new();
+    five(&mut h, "k");
+    h.assign(0, &["k"]);
+    h.assign_listed(1, &["k"], &[("k", 2)]);
+    h.poll(0, &[("k", &[(0, 1), (1, 2), (2, 3)])]);
+    let r = check(&h.build());
+    assert_eq!(
+        r.strict_names(),
+        [names::LISTED_OFFSET_NEVER_COMMITTED],
+        "{r}"
+    );
+}
