@@ -44,6 +44,8 @@ pub mod names {
     pub const COMMITTED_OFFSET_REGRESSION: &str = "committed-offset-regression";
     /// A node listed a committed offset above every commit sent for that key before.
     pub const LISTED_OFFSET_NEVER_COMMITTED: &str = "listed-offset-never-committed";
+    /// A message some op showed is missing from a final read that covers its offset.
+    pub const VANISHED_MESSAGE: &str = "vanished-message";
     /// A poll started past a message known to exist at or after the requested offset.
     pub const POLL_STARTS_PAST_MESSAGE: &str = "poll-starts-past-message";
     /// A poll returned an offset below the requested one.
@@ -203,6 +205,25 @@ pub enum Case {
         /// The assign whose list answered `listed`.
         op: OpRef,
     },
+    /// A message some op showed, missing from a final read that covers its offset (see
+    /// `checker::vanished`).
+    VanishedMessage {
+        /// The key.
+        key: Key,
+        /// Where it was shown.
+        offset: u64,
+        /// The message.
+        value: Val,
+        /// The first op that showed it there (a `send_ok` or a poll), and when.
+        first_seen: OpRef,
+        /// One past the highest offset the final read returned for the key.
+        read_end: u64,
+        /// Whether the final read ended in a reply with no message at all, so that it
+        /// covers every offset.
+        ended_empty: bool,
+        /// The last poll of that final read.
+        final_poll: OpRef,
+    },
     /// A poll whose first offset for a key is past the requested one (or below it), with
     /// the known messages it skipped.
     PollStart {
@@ -258,6 +279,11 @@ impl Case {
             Case::ListedOffsetNeverCommitted { commit_op, op, .. } => {
                 commit_op.iter_mut().chain([op]).collect()
             }
+            Case::VanishedMessage {
+                first_seen,
+                final_poll,
+                ..
+            } => vec![first_seen, final_poll],
             Case::PollStart { op, .. } => vec![op],
             Case::InconsistentOffsets { .. }
             | Case::Duplicate { .. }
@@ -381,6 +407,18 @@ impl Case {
                         "highest-commit": highest_commit,
                         "commit-op": commit_op.as_ref().map(OpRef::to_json),
                         "op": op.to_json()}),
+            Case::VanishedMessage {
+                key,
+                offset,
+                value,
+                first_seen,
+                read_end,
+                ended_empty,
+                final_poll,
+            } => json!({"key": key.as_str(), "offset": offset, "value": val_json(value),
+                        "first-seen": first_seen.to_json(), "final-read-end": read_end,
+                        "final-read-ended-empty": ended_empty,
+                        "final-poll": final_poll.to_json()}),
             Case::PollStart {
                 name: _,
                 key,
@@ -590,6 +628,28 @@ impl fmt::Display for Case {
                     _ => f.write_str(":highest-commit nil (no commit was sent)")?,
                 }
                 write!(f, " :op {}}}", short(op))
+            }
+            Case::VanishedMessage {
+                key,
+                offset,
+                value,
+                first_seen,
+                read_end,
+                ended_empty,
+                final_poll,
+            } => {
+                let why = if *ended_empty {
+                    "then answered no message at all"
+                } else {
+                    "read past it"
+                };
+                write!(
+                    f,
+                    "{{:key {key:?} :offset {offset} :value {value} :first-seen {} \
+                     :final-read-end {read_end} (the final read {why}) :final-poll {}}}",
+                    short(first_seen),
+                    short(final_poll)
+                )
             }
             Case::PollStart {
                 name: _,

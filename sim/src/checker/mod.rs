@@ -18,8 +18,8 @@
 //! - `order`: poll and send skips and nonmonotonic steps, between ops and inside one;
 //! - `cycles`: `G1c-realtime` and `empty-transaction-graph`;
 //! - `lag`: the worst realtime lag;
-//! - `committed`, `strict`: our stricter checks (committed offsets, poll starts and the
-//!   wire);
+//! - `committed`, `vanished`, `strict`: our other stricter checks (committed offsets,
+//!   messages that disappear, poll starts and the wire);
 //! - `report`: condensing, verdicts, rendering.
 //!
 //! Determinism: only `BTreeMap`/`BTreeSet`, history order, and stable sorts, so the same
@@ -38,6 +38,7 @@ mod strict;
 mod testkit;
 #[cfg(test)]
 mod tests;
+mod vanished;
 
 pub use cases::{Case, names};
 pub use committed::CommitStaleness;
@@ -63,6 +64,7 @@ pub fn check(history: &History) -> Report {
     cycles::check(&a, &mut found);
 
     let commit_staleness = committed::check(&a, &mut strict_found);
+    vanished::check(&a, &mut strict_found);
     strict::check(&a, history, &mut strict_found);
 
     let mut maelstrom_unknown = Vec::new();

@@ -39,6 +39,7 @@ pub(crate) fn condense(name: &str, mut cases: Vec<Case>) -> Group {
         // Our strict checks can fire on every op of a broken node; 32 examples suffice.
         names::COMMITTED_OFFSET_REGRESSION
         | names::LISTED_OFFSET_NEVER_COMMITTED
+        | names::VANISHED_MESSAGE
         | names::POLL_STARTS_PAST_MESSAGE
         | names::POLL_BELOW_REQUESTED
         | names::MALFORMED_REPLY

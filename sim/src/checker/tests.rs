@@ -929,3 +929,98 @@ fn a_commit_counts_from_its_invocation_acknowledged_or_not() {
         "{r}"
     );
 }
+
+/// The final phase of one process `p`: a crash of `p - 10`, then `p` seeks `keys` to the
+/// beginning and polls each of `polls` in turn.
+fn final_reads(h: &mut Hb, p: u64, keys: &[&str], polls: &[crate::checker::testkit::Msgs<'_>]) {
+    h.crash(p - 10).seek(p, keys);
+    for msgs in polls {
+        h.poll(p, msgs);
+    }
+}
+
+#[test]
+fn a_message_read_then_missing_from_the_final_read_has_vanished() {
+    let mut h = Hb::new();
+    h.assign(0, &["k"]);
+    h.send(9, "k", 1, 0).send(9, "k", 2, 1).send(9, "k", 3, 2);
+    h.poll(0, &[("k", &[(0, 1), (1, 2), (2, 3)])]);
+    // The final read stops at offset 1 and then the node answers nothing at all.
+    final_reads(&mut h, 12, &["k"], &[&[("k", &[(0, 1), (1, 2)])], &[]]);
+    let r = check(&h.build());
+    // Jepsen sees nothing wrong: 3 was read, and nothing was read past it.
+    assert!(r.anomaly_names().is_empty(), "{r}");
+    let [
+        Case::VanishedMessage {
+            key,
+            offset,
+            value,
+            first_seen,
+            read_end,
+            ended_empty,
+            final_poll,
+        },
+    ] = r.cases(names::VANISHED_MESSAGE)
+    else {
+        panic!("{r}")
+    };
+    assert_eq!((key.as_str(), *offset, value), ("k", 2, &v(3)));
+    // The send_ok showed it first; the final read ended at 2, in an empty reply.
+    assert_eq!(
+        (first_seen.f, first_seen.process),
+        (crate::history::F::Send, 9)
+    );
+    assert_eq!((*read_end, *ended_empty, final_poll.process), (2, true, 12));
+    assert!(
+        r.to_string().contains("then answered no message at all"),
+        "{r}"
+    );
+}
+
+#[test]
+fn a_final_read_cut_off_while_reading_accuses_nobody() {
+    let mut h = Hb::new();
+    h.assign(0, &["k"]);
+    h.send(9, "k", 1, 0).send(9, "k", 2, 1).send(9, "k", 3, 2);
+    h.poll(0, &[("k", &[(0, 1), (1, 2), (2, 3)])]);
+    // Still reading when the phase ended: offset 2 is not covered.
+    final_reads(
+        &mut h,
+        12,
+        &["k"],
+        &[&[("k", &[(0, 1)])], &[("k", &[(1, 2)])]],
+    );
+    let r = check(&h.build());
+    assert!(r.is_strict_valid(), "{r}");
+    // A complete final read is clean too.
+    final_reads(
+        &mut h,
+        13,
+        &["k"],
+        &[&[("k", &[(0, 1), (1, 2), (2, 3)])], &[]],
+    );
+    assert!(check(&h.build()).is_strict_valid());
+}
+
+#[test]
+fn a_final_read_that_passes_a_shown_message_or_replaces_it_loses_it() {
+    let mut h = Hb::new();
+    h.assign(0, &["k"]);
+    h.send(9, "k", 1, 0).send(9, "k", 2, 1).send(9, "k", 3, 2);
+    h.send_info(9, "k", 4);
+    h.poll(0, &[("k", &[(0, 1), (1, 2)])]);
+    // Offset 1 is passed over; offset 0 holds another message. A read that does not
+    // start at the beginning (process 0's) is never a final read.
+    final_reads(&mut h, 12, &["k"], &[&[("k", &[(0, 4), (2, 3)])]]);
+    let r = check(&h.build());
+    let lost: Vec<(u64, Val)> = r
+        .cases(names::VANISHED_MESSAGE)
+        .iter()
+        .map(|c| match c {
+            Case::VanishedMessage { offset, value, .. } => (*offset, value.clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(lost, [(0, v(1)), (1, v(2))], "{r}");
+    assert!(has(&r, names::INCONSISTENT_OFFSETS), "{r}");
+}
