@@ -46,6 +46,8 @@ pub mod names {
     pub const LISTED_OFFSET_NEVER_COMMITTED: &str = "listed-offset-never-committed";
     /// A message some op showed is missing from a final read that covers its offset.
     pub const VANISHED_MESSAGE: &str = "vanished-message";
+    /// A poll returned a message with other bytes than were sent.
+    pub const PAYLOAD_CHANGED: &str = "payload-changed";
     /// A poll started past a message known to exist at or after the requested offset.
     pub const POLL_STARTS_PAST_MESSAGE: &str = "poll-starts-past-message";
     /// A poll returned an offset below the requested one.
@@ -224,6 +226,19 @@ pub enum Case {
         /// The last poll of that final read.
         final_poll: OpRef,
     },
+    /// A poll returned a message whose bytes differ from those sent.
+    PayloadChanged {
+        /// The key.
+        key: Key,
+        /// The offset it was read at.
+        offset: u64,
+        /// The JSON text the client sent.
+        sent: String,
+        /// The JSON text the poll returned.
+        received: String,
+        /// The first poll that returned it so.
+        reader: OpRef,
+    },
     /// A poll whose first offset for a key is past the requested one (or below it), with
     /// the known messages it skipped.
     PollStart {
@@ -284,6 +299,7 @@ impl Case {
                 final_poll,
                 ..
             } => vec![first_seen, final_poll],
+            Case::PayloadChanged { reader, .. } => vec![reader],
             Case::PollStart { op, .. } => vec![op],
             Case::InconsistentOffsets { .. }
             | Case::Duplicate { .. }
@@ -419,6 +435,15 @@ impl Case {
                         "first-seen": first_seen.to_json(), "final-read-end": read_end,
                         "final-read-ended-empty": ended_empty,
                         "final-poll": final_poll.to_json()}),
+            // The texts stay strings: byte for byte is the point.
+            Case::PayloadChanged {
+                key,
+                offset,
+                sent,
+                received,
+                reader,
+            } => json!({"key": key.as_str(), "offset": offset, "sent": sent,
+                        "received": received, "reader": reader.to_json()}),
             Case::PollStart {
                 name: _,
                 key,
@@ -651,6 +676,18 @@ impl fmt::Display for Case {
                     short(final_poll)
                 )
             }
+            Case::PayloadChanged {
+                key,
+                offset,
+                sent,
+                received,
+                reader,
+            } => write!(
+                f,
+                "{{:key {key:?} :offset {offset} :sent {sent} :received {received} \
+                 :reader {}}}",
+                short(reader)
+            ),
             Case::PollStart {
                 name: _,
                 key,

@@ -18,6 +18,8 @@
 //! - `order`: poll and send skips and nonmonotonic steps, between ops and inside one;
 //! - `cycles`: `G1c-realtime` and `empty-transaction-graph`;
 //! - `lag`: the worst realtime lag;
+//! - `payloads`: `payload-changed`, and the attribution of changed payloads to the
+//!   messages they stand for, which runs first so each fault gets one name;
 //! - `committed`, `vanished`, `strict`: our other stricter checks (committed offsets,
 //!   messages that disappear, poll starts and the wire);
 //! - `report`: condensing, verdicts, rendering.
@@ -32,6 +34,7 @@ mod index;
 mod lag;
 mod logs;
 mod order;
+mod payloads;
 mod report;
 mod strict;
 #[cfg(test)]
@@ -56,7 +59,9 @@ pub(crate) type Findings = BTreeMap<&'static str, Vec<Case>>;
 /// Checks a finished history.
 pub fn check(history: &History) -> Report {
     let mut strict_found = Findings::new();
-    let a = index::Analysis::new(history);
+    // Every check below sees each changed payload as the message it stands for.
+    let checked = payloads::check(history, &mut strict_found);
+    let a = index::Analysis::new(&checked);
 
     let mut found = Findings::new();
     logs::check(&a, &mut found);
@@ -65,7 +70,7 @@ pub fn check(history: &History) -> Report {
 
     let commit_staleness = committed::check(&a, &mut strict_found);
     vanished::check(&a, &mut strict_found);
-    strict::check(&a, history, &mut strict_found);
+    strict::check(&a, &checked, &mut strict_found);
 
     let mut maelstrom_unknown = Vec::new();
     if let Some(g) = found.get(names::PHANTOM_VALUE) {
@@ -84,6 +89,7 @@ pub fn check(history: &History) -> Report {
 
     // Condense first, then render the ops of the cases kept: a bad history can have a case
     // per op, and rendering each one's ops was most of the checker's time on such histories.
+    // Ops are rendered as the node answered them, changed payloads included.
     let condense = |found: Findings| -> BTreeMap<&'static str, report::Group> {
         found
             .into_iter()

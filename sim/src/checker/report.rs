@@ -40,6 +40,7 @@ pub(crate) fn condense(name: &str, mut cases: Vec<Case>) -> Group {
         names::COMMITTED_OFFSET_REGRESSION
         | names::LISTED_OFFSET_NEVER_COMMITTED
         | names::VANISHED_MESSAGE
+        | names::PAYLOAD_CHANGED
         | names::POLL_STARTS_PAST_MESSAGE
         | names::POLL_BELOW_REQUESTED
         | names::MALFORMED_REPLY

@@ -62,6 +62,35 @@ impl Hb {
         }
     }
 
+    /// An acknowledged send of a payload given as its JSON text.
+    pub fn send_json(&mut self, p: Process, key: &str, text: &str, offset: u64) -> &mut Hb {
+        let value = |offset| OpValue::Send {
+            key: Key::new(key),
+            value: Val::from_json(text),
+            offset,
+        };
+        self.push(p, OpType::Invoke, F::Send, value(None));
+        self.push(p, OpType::Ok, F::Send, value(Some(offset)));
+        self
+    }
+
+    /// An `Ok` poll of one key whose payloads are given as JSON texts.
+    pub fn poll_json(&mut self, p: Process, key: &str, pairs: &[(u64, &str)]) -> &mut Hb {
+        self.invoke_poll(p);
+        let list: Vec<(u64, Val)> = pairs.iter().map(|&(o, t)| (o, Val::from_json(t))).collect();
+        let mut committed = BTreeMap::new();
+        if let Some(hi) = pairs.iter().map(|&(o, _)| o).max() {
+            committed.insert(Key::new(key), hi);
+        }
+        let value = OpValue::Poll {
+            msgs: Some([(Key::new(key), list)].into_iter().collect()),
+            committed: Some(committed),
+            commit_unacknowledged: None,
+        };
+        self.push(p, OpType::Ok, F::Poll, value);
+        self
+    }
+
     pub fn invoke_send(&mut self, p: Process, key: &str, value: i64) -> usize {
         self.push(
             p,

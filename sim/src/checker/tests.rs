@@ -1024,3 +1024,68 @@ fn a_final_read_that_passes_a_shown_message_or_replaces_it_loses_it() {
     assert_eq!(lost, [(0, v(1)), (1, v(2))], "{r}");
     assert!(has(&r, names::INCONSISTENT_OFFSETS), "{r}");
 }
+
+#[test]
+fn a_payload_that_is_the_same_json_value_is_attributed_and_reported() {
+    let mut h = Hb::new();
+    h.send_json(0, "k", r#""\u00e9""#, 0)
+        .send_json(0, "k", r#"{"b":1,"a":[2]}"#, 1);
+    h.poll_json(1, "k", &[(0, r#""é""#), (1, r#"{"a":[2],"b":1}"#)]);
+    let r = check(&h.build());
+    // The messages are recognised: no phantom, no lost or unseen write.
+    assert!(r.anomaly_names().is_empty(), "{r}");
+    assert!(r.is_valid() && !r.is_strict_valid());
+    let changed: Vec<(u64, &str, &str)> = r
+        .cases(names::PAYLOAD_CHANGED)
+        .iter()
+        .map(|c| match c {
+            Case::PayloadChanged {
+                offset,
+                sent,
+                received,
+                ..
+            } => (*offset, sent.as_str(), received.as_str()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            (0, r#""\u00e9""#, r#""é""#),
+            (1, r#"{"b":1,"a":[2]}"#, r#"{"a":[2],"b":1}"#)
+        ]
+    );
+    // The JSON keeps both texts as strings, byte for byte.
+    let json = r.to_json();
+    assert_eq!(
+        json["strict"]["errors"]["payload-changed"]["errs"][0]["sent"],
+        r#""\u00e9""#
+    );
+    // The report shows the poll as the node answered it.
+    assert!(r.to_string().contains(r#"[0 "é"]"#), "{r}");
+}
+
+#[test]
+fn a_payload_changed_past_recognition_is_attributed_by_its_offset() {
+    // Two 20-digit integers round to the same float: only the offset tells them apart.
+    let mut h = Hb::new();
+    h.send_json(0, "k", "90000000000000000001", 0)
+        .send_json(0, "k", "90000000000000000002", 1)
+        .send_json(0, "k", "1e400", 2);
+    h.poll_json(1, "k", &[(0, "9e19"), (1, "9e19"), (2, "null")]);
+    let r = check(&h.build());
+    assert!(r.anomaly_names().is_empty(), "{r}");
+    assert_eq!(r.count(names::PAYLOAD_CHANGED), 3, "{r}");
+    // Without an acknowledged offset a changed payload stays a value nobody sent.
+    let mut h = Hb::new();
+    h.send_json(0, "k", "1.0", 0);
+    h.poll_json(1, "k", &[(0, "1.0"), (1, "1.5")]);
+    let r = check(&h.build());
+    assert_eq!(r.anomaly_names(), [names::PHANTOM_VALUE], "{r}");
+    assert!(!has(&r, names::PAYLOAD_CHANGED), "{r}");
+    // Unchanged payloads of any JSON are checked as they are.
+    let mut h = Hb::new();
+    h.send_json(0, "k", "-0.0", 0).send_json(0, "k", "1e400", 1);
+    h.poll_json(1, "k", &[(0, "-0.0"), (1, "1e400")]);
+    assert!(check(&h.build()).is_strict_valid());
+}
