@@ -153,6 +153,7 @@ impl Scenario {
             loss: f64::from(self.loss_pct.min(50)) / 100.0,
             duplicate: f64::from(self.duplicate_pct.min(50)) / 100.0,
             crash_nodes_s: 0.0,
+            payloads: crate::payloads::Payloads::Int,
             trace: false,
         }
     }

@@ -8,7 +8,7 @@
 //! history. Modules, one concept each: [`rng`] (seeded streams), `events` (the
 //! `(time, seq)` queue), [`net`] (latency, inboxes, partitions), [`nemesis`] (partition
 //! shapes), [`services`] (lin-kv, seq-kv, lww-kv, lin-tso), `workload` (the generator),
-//! `client` (Maelstrom's kafka client), [`trace`] (readable lines), [`options`] (flags
+//! `client` (Maelstrom's kafka client), [`payloads`] (what messages carry), [`trace`] (readable lines), [`options`] (flags
 //! and swarm draws), [`report`] (the summary and sweeps), [`stats`] (run statistics).
 //!
 //! # The command
@@ -41,6 +41,7 @@ pub mod history;
 pub mod nemesis;
 pub mod net;
 pub mod options;
+pub mod payloads;
 pub mod report;
 pub mod rng;
 pub mod run;

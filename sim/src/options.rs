@@ -2,6 +2,7 @@
 //! 6.5), our extensions, parsing, rendering back to flags (for replay commands), and
 //! swarm draws.
 
+use crate::payloads::Payloads;
 use crate::rng::Rng;
 use std::fmt;
 
@@ -67,6 +68,9 @@ pub struct Options {
     /// `--crash-nodes S`: mean seconds between node crashes that lose all state, 0 for
     /// none (our extension). A crashed node restarts within S seconds.
     pub crash_nodes_s: f64,
+    /// `--payloads`: what messages carry, Maelstrom's small integers or JSON of every
+    /// kind (our extension).
+    pub payloads: Payloads,
     /// `--trace`: keep one line per event.
     pub trace: bool,
 }
@@ -88,6 +92,7 @@ impl Default for Options {
             loss: 0.0,
             duplicate: 0.0,
             crash_nodes_s: 0.0,
+            payloads: Payloads::Int,
             trace: false,
         }
     }
@@ -108,6 +113,8 @@ pub const FLAGS_USAGE: &str = "  --seed N                 seed for every random 
   --loss P                 [ext] probability a server message is lost (default 0)
   --duplicate P            [ext] probability a server message is duplicated (default 0)
   --crash-nodes S          [ext] mean seconds between node crashes, 0 = none (default 0)
+  --payloads P             [ext] int (Maelstrom's counters) | any (JSON of every kind)
+                           (default int)
   --trace                  print one line per event";
 
 impl Options {
@@ -190,6 +197,7 @@ impl Options {
             "--loss" => self.loss = probability(flag, &value()?)?,
             "--duplicate" => self.duplicate = probability(flag, &value()?)?,
             "--crash-nodes" => self.crash_nodes_s = non_negative(flag, &value()?)?,
+            "--payloads" => self.payloads = Payloads::parse(&value()?)?,
             "--trace" => self.trace = true,
             _ => return Ok(false),
         }
@@ -239,6 +247,11 @@ impl Options {
         if self.crash_nodes_s > 0.0 {
             args.extend(["--crash-nodes".into(), self.crash_nodes_s.to_string()]);
         }
+        // Like the fault extensions, the default is left out, so that Maelstrom-shaped
+        // runs print Maelstrom's flags only.
+        if self.payloads != Payloads::Int {
+            args.extend(["--payloads".into(), self.payloads.name().into()]);
+        }
         args
     }
 
@@ -266,6 +279,8 @@ impl Options {
         let loss = pick(&[0.0, 0.0, 0.0, 0.01, 0.1]);
         let duplicate = pick(&[0.0, 0.0, 0.0, 0.05]);
         let crash_nodes_s = pick(&[0.0, 0.0, 0.0, 0.0, 5.0]);
+        // Draws added later come last, so that each seed keeps the options it drew before.
+        let payloads = [Payloads::Int, Payloads::Any][pick(&[0.0, 1.0]) as usize];
         Options {
             seed,
             node_count: Some(node_count),
@@ -281,6 +296,7 @@ impl Options {
             loss,
             duplicate,
             crash_nodes_s,
+            payloads,
             trace: false,
         }
     }
@@ -402,10 +418,33 @@ mod tests {
 
     #[test]
     fn flags_round_trip_through_to_args() {
+        let mut payloads = Vec::new();
         for seed in 0..50 {
             let options = Options::swarm(seed);
             let again = Options::default().parse_all(&options.to_args()).unwrap();
             assert_eq!(again, options, "seed {seed}");
+            payloads.push(options.payloads);
+        }
+        // The swarm draws both kinds of payloads.
+        assert!(payloads.contains(&Payloads::Int) && payloads.contains(&Payloads::Any));
+    }
+
+    #[test]
+    fn later_swarm_draws_leave_the_earlier_ones_alone() {
+        // Seeds 0 and 1 as the swarm drew them before `--payloads` existed (their replay
+        // commands then): a sweep's seeds keep meaning the runs they meant.
+        let before = [
+            "--seed 0 --node-count 1 --concurrency 1n --time-limit 5 --rate 500 --latency 0 \
+             --latency-dist exponential --nemesis-interval 5 --key-count 10 \
+             --max-writes-per-key 2 --duplicate 0.05",
+            "--seed 1 --node-count 5 --concurrency 2n --time-limit 20 --rate 50 --latency 0 \
+             --latency-dist uniform --nemesis-interval 10 --key-count 1 \
+             --max-writes-per-key 16",
+        ];
+        for (seed, before) in (0..).zip(before) {
+            let mut drawn = Options::swarm(seed);
+            drawn.payloads = Payloads::Int;
+            assert_eq!(drawn.to_args(), args(before), "seed {seed}");
         }
     }
 
@@ -435,5 +474,6 @@ mod tests {
         assert!(bad("--node-count 5000").contains("at most"));
         assert!(bad("--node-count 10 --concurrency 2000n").contains("threads"));
         assert!(bad("--time-limit 1e300").contains("at most"));
+        assert!(bad("--payloads json").contains("int or any"));
     }
 }

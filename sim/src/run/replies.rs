@@ -40,7 +40,7 @@ impl Sim<'_> {
         match stage {
             Stage::Send { key, value } => OpValue::Send {
                 key: key.clone(),
-                value: crate::history::Val::Int(*value as i64),
+                value: value.clone(),
                 offset: None,
             },
             Stage::Poll => OpValue::Poll {
@@ -154,7 +154,7 @@ impl Sim<'_> {
                 self.generator.on_send_ok(&key, offset.0);
                 let value = OpValue::Send {
                     key,
-                    value: crate::history::Val::Int(value as i64),
+                    value,
                     offset: Some(offset.0),
                 };
                 self.complete(t, OpType::Ok, value, None);
