@@ -154,6 +154,8 @@ impl Scenario {
             duplicate: f64::from(self.duplicate_pct.min(50)) / 100.0,
             crash_nodes_s: 0.0,
             payloads: crate::payloads::Payloads::Int,
+            poll_msgs_max: None,
+            poll_bytes_max: None,
             trace: false,
         }
     }
