@@ -358,7 +358,12 @@ impl Options {
         // margin of 16 cover the draw's variance at every rate.
         let sends_max = (0.6 * self.rate * self.time_limit_s).ceil() as usize + 16;
         let msgs = sends_max.div_ceil(FINAL_POLLS_MIN);
-        let bytes = msgs.saturating_mul(self.payloads.len_max(self.max_writes_per_key));
+        // A reply's first message goes whatever its size (`Config::poll_bytes_max`), so one
+        // message a reply needs no bytes at all, and more need room for each.
+        let bytes = match msgs {
+            0 | 1 => 0,
+            _ => msgs.saturating_mul(self.payloads.len_max(self.max_writes_per_key)),
+        };
         (msgs, bytes)
     }
 
