@@ -20,7 +20,7 @@
 //! `run` prints a Maelstrom-like summary (or JSON) and exits 0 when the run is valid, 1
 //! when not; `sweep` prints every failing seed with the one command that replays it.
 //! `--help` lists every flag, Maelstrom's and our extensions (`--loss`, `--duplicate`,
-//! `--crash-nodes`).
+//! `--crash-nodes`, `--payloads`, `--poll-msgs-max`, `--poll-bytes-max`).
 //!
 //! # Deliberate differences from Maelstrom
 //! - Operations go to a uniformly drawn free thread (see `run`), so that every node sees
