@@ -235,3 +235,23 @@ fn never_committed(a: &Analysis<'_>, out: &mut Findings) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Rising;
+
+    #[test]
+    fn a_rising_offset_answers_as_of_strictly_before_a_position() {
+        let mut r = Rising::default();
+        r.raise(3, 5, 'a');
+        r.raise(4, 5, 'b'); // Not higher: ignored.
+        r.raise(7, 2, 'c'); // Lower: ignored.
+        r.raise(9, 8, 'd');
+        assert_eq!(r.before(0), None);
+        assert_eq!(r.before(3), None, "a raise at 3 is not before 3");
+        assert_eq!(r.before(4), Some((5, &'a')));
+        assert_eq!(r.before(9), Some((5, &'a')));
+        assert_eq!(r.before(10), Some((8, &'d')));
+        assert_eq!(r.before(usize::MAX), Some((8, &'d')));
+    }
+}
