@@ -70,8 +70,8 @@ impl Conn {
 /// What an in-flight operation awaits.
 #[derive(Clone, Debug)]
 pub(crate) enum Stage {
-    /// `send_ok`.
-    Send { key: Key, value: u64 },
+    /// `send_ok`, for a message of payload `value`.
+    Send { key: Key, value: Val },
     /// `poll_ok`.
     Poll,
     /// `commit_offsets_ok`, after a poll that returned `msgs`.
@@ -220,7 +220,7 @@ mod tests {
     fn classification_follows_definiteness_and_idempotence() {
         let send = Stage::Send {
             key: key("a"),
-            value: 1,
+            value: Val::Int(1),
         };
         let assign = Stage::Assign { keys: vec![] };
         assert_eq!(

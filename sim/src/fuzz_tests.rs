@@ -37,10 +37,21 @@
 //!
 //! Latency, loss and duplication touch server-to-server messages only (see `net`), and
 //! one node sends none, so until the target widens these fields are drawn but inert.
+//!
+//! # Fields added later
+//! New fields go at the end of [`Scenario`], and what an exhausted input gives them (zero
+//! bytes: each range's low end, an enum's first variant; not `false`, since bolero reads
+//! a zero byte as `true`) means what the target did before they existed. The poll budgets
+//! and `--payloads` came this way: a pick of 0 leaves the node's default budget, and
+//! `Kinds::Int` sends Maelstrom's integers. So a committed corpus input no longer than the
+//! scenario was before them (21 bytes) still means exactly the same run, and a longer one
+//! (libFuzzer's inputs often carry spare bytes) keeps every field it had and now also
+//! picks budgets and payloads from its spare bytes.
 
 use crate::checker::{self, names};
 use crate::history::{F, History, OpType};
-use crate::options::{Concurrency, LatencyDist, Options};
+use crate::options::{Concurrency, LatencyDist, Options, SMALL_POLL_BUDGETS};
+use crate::payloads::Payloads;
 use crate::report;
 use crate::run;
 use crate::server::{self, Server, ServerFactory};
@@ -115,6 +126,23 @@ struct Scenario {
     partition: bool,
     /// The run's seed: every choice the simulator makes beyond these fields.
     seed: u64,
+    /// The nodes' poll budget in messages: 0 leaves the node's default, 1 to 5 pick from
+    /// [`SMALL_POLL_BUDGETS`], raised to what the run needs (`Options::poll_budget_floor`).
+    #[generator(0..=5)]
+    poll_msgs_max_pick: u8,
+    /// The nodes' poll budget in payload bytes, picked the same way.
+    #[generator(0..=5)]
+    poll_bytes_max_pick: u8,
+    /// `--payloads`: Maelstrom's integers, or JSON of every kind.
+    payloads: Kinds,
+}
+
+/// `--payloads`, in a form bolero can generate. `Int` comes first: an input that has run
+/// out of bytes picks the first variant.
+#[derive(Clone, Copy, Debug, TypeGenerator)]
+enum Kinds {
+    Int,
+    Any,
 }
 
 impl Scenario {
@@ -134,7 +162,7 @@ impl Scenario {
     /// a scenario built by hand (a regression test) maps the same way as a generated one.
     fn options(&self) -> Options {
         let (node_count, partition) = self.widen();
-        Options {
+        let mut options = Options {
             seed: self.seed,
             node_count: Some(node_count),
             concurrency: Concurrency::PerNode(usize::from(self.threads_per_node.clamp(1, 4))),
@@ -153,9 +181,24 @@ impl Scenario {
             loss: f64::from(self.loss_pct.min(50)) / 100.0,
             duplicate: f64::from(self.duplicate_pct.min(50)) / 100.0,
             crash_nodes_s: 0.0,
+            payloads: match self.payloads {
+                Kinds::Int => Payloads::Int,
+                Kinds::Any => Payloads::Any,
+            },
+            poll_msgs_max: small_budget(self.poll_msgs_max_pick),
+            poll_bytes_max: small_budget(self.poll_bytes_max_pick),
             trace: false,
-        }
+        };
+        options.raise_poll_budgets_to_floor();
+        options
     }
+}
+
+/// A budget pick: 0 for the node's default, 1 to 5 for [`SMALL_POLL_BUDGETS`] (and
+/// above 5, clamped, for a hand-written scenario).
+fn small_budget(pick: u8) -> Option<usize> {
+    let i = usize::from(pick.min(5)).checked_sub(1)?;
+    SMALL_POLL_BUDGETS.get(i).copied()
 }
 
 /// Runs one scenario against the servers `factory` builds. The run is clean when it did
@@ -254,6 +297,9 @@ fn the_corners_of_the_scenario_space_map_to_valid_runs() {
         nemesis_interval_ds: 1,
         node_count: 1,
         partition: false,
+        poll_msgs_max_pick: 0,
+        poll_bytes_max_pick: 0,
+        payloads: Kinds::Int,
     };
     let largest = Scenario {
         seed: u64::MAX,
@@ -269,6 +315,9 @@ fn the_corners_of_the_scenario_space_map_to_valid_runs() {
         nemesis_interval_ds: 100,
         node_count: NODES_MAX,
         partition: true,
+        poll_msgs_max_pick: 5,
+        poll_bytes_max_pick: 5,
+        payloads: Kinds::Any,
     };
     // Out-of-range fields (a hand-written scenario) are clamped into the same space.
     let above = Scenario {
@@ -282,6 +331,8 @@ fn the_corners_of_the_scenario_space_map_to_valid_runs() {
         max_writes_per_key: u8::MAX,
         nemesis_interval_ds: u8::MAX,
         node_count: u8::MAX,
+        poll_msgs_max_pick: u8::MAX,
+        poll_bytes_max_pick: u8::MAX,
         ..largest.clone()
     };
     assert_eq!(above.options(), largest.options());
@@ -295,6 +346,26 @@ fn the_corners_of_the_scenario_space_map_to_valid_runs() {
         ..smallest.clone()
     };
     assert_eq!(below.options(), smallest.options());
+    // The fields added at the end read as zeros from an old, shorter input: the run the
+    // target made before they existed, at the node's budgets with Maelstrom's integers.
+    let old = smallest.options();
+    assert_eq!((old.poll_msgs_max, old.poll_bytes_max), (None, None));
+    assert_eq!(old.payloads, Payloads::Int);
+    // The smallest budgets survive where the run is small, and are raised where not.
+    let tiny = Scenario {
+        poll_msgs_max_pick: 1,
+        poll_bytes_max_pick: 1,
+        ..smallest.clone()
+    };
+    assert_eq!(
+        (tiny.options().poll_msgs_max, tiny.options().poll_bytes_max),
+        (Some(1), Some(1))
+    );
+    let big = largest.options();
+    assert_eq!(
+        (big.poll_msgs_max, big.poll_bytes_max),
+        (Some(64), Some(big.poll_budget_floor().1))
+    );
     for scenario in [smallest, largest] {
         check_scenario(&scenario, &server::real_node()).unwrap_or_else(|p| panic!("{p}"));
     }
@@ -360,6 +431,9 @@ fn a_node_that_forgets_its_log_fails_the_check() {
         nemesis_interval_ds: 50,
         node_count: 1,
         partition: false,
+        poll_msgs_max_pick: 0,
+        poll_bytes_max_pick: 0,
+        payloads: Kinds::Int,
     };
     check_scenario(&scenario, &server::real_node()).unwrap_or_else(|p| panic!("{p}"));
     let problem = check_scenario(&scenario, &amnesiac).expect_err("the amnesiac must fail");
@@ -368,4 +442,36 @@ fn a_node_that_forgets_its_log_fails_the_check() {
         problem.contains("replicator-sim -- run --seed 7"),
         "{problem}"
     );
+}
+
+/// The claim of the module docs about fields added later: bytes that end where the
+/// scenario used to end give the new fields what runs as before; spare bytes pick them.
+#[test]
+fn an_input_that_ends_before_the_new_fields_runs_as_it_did() {
+    use bolero::generator::bolero_generator::driver::{ByteSliceDriver, Options as Limits};
+    let generate = |bytes: &[u8]| {
+        let mut driver = ByteSliceDriver::new(bytes, &Limits::default());
+        <Scenario as TypeGenerator>::generate(&mut driver).expect("any bytes make a scenario")
+    };
+    let old: Vec<u8> = (1..=21).collect();
+    let scenario = generate(&old);
+    let options = scenario.options();
+    assert_eq!(
+        (options.poll_msgs_max, options.poll_bytes_max),
+        (None, None)
+    );
+    assert_eq!(options.payloads, Payloads::Int);
+    // The 21 bytes fill every older field: more bytes change only the new ones.
+    let longer: Vec<u8> = old.iter().copied().chain([255; 8]).collect();
+    let widened = generate(&longer);
+    assert_eq!(widened.seed, scenario.seed);
+    assert_eq!(
+        format!("{:?}", widened.latency_dist),
+        format!("{:?}", scenario.latency_dist)
+    );
+    assert_eq!(
+        (widened.poll_msgs_max_pick, widened.poll_bytes_max_pick),
+        (5, 5)
+    );
+    assert!(matches!(widened.payloads, Kinds::Any), "{widened:?}");
 }

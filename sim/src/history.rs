@@ -95,6 +95,12 @@ pub enum OpValue {
         /// The offsets the client committed after this poll and the node acknowledged
         /// (`commit_offsets_ok`): key → highest offset read. For our stricter checks.
         committed: Option<BTreeMap<Key, u64>>,
+        /// The offsets the client asked to commit after this poll when the node never
+        /// acknowledged them (a timeout, an error or a malformed reply to
+        /// `commit_offsets`). The poll is then `Info` or `Fail` and its results are lost
+        /// (spec: kafka.md 3.6 step 4), but the commit may still have taken effect. For
+        /// our stricter checks: `None` on every other poll entry.
+        commit_unacknowledged: Option<BTreeMap<Key, u64>>,
     },
     /// The keys assigned.
     Assign {
@@ -108,6 +114,21 @@ pub enum OpValue {
     },
     /// A crash.
     Crash,
+}
+
+impl OpValue {
+    /// The offsets a poll's client sent in `commit_offsets`, acknowledged or not: what the
+    /// node may have committed because of this op.
+    pub fn commit_sent(&self) -> Option<&BTreeMap<Key, u64>> {
+        match self {
+            OpValue::Poll {
+                committed,
+                commit_unacknowledged,
+                ..
+            } => committed.as_ref().or(commit_unacknowledged.as_ref()),
+            _ => None,
+        }
+    }
 }
 
 /// One history entry.

@@ -8,7 +8,7 @@
 //! history. Modules, one concept each: [`rng`] (seeded streams), `events` (the
 //! `(time, seq)` queue), [`net`] (latency, inboxes, partitions), [`nemesis`] (partition
 //! shapes), [`services`] (lin-kv, seq-kv, lww-kv, lin-tso), `workload` (the generator),
-//! `client` (Maelstrom's kafka client), [`trace`] (readable lines), [`options`] (flags
+//! `client` (Maelstrom's kafka client), [`payloads`] (what messages carry), [`trace`] (readable lines), [`options`] (flags
 //! and swarm draws), [`report`] (the summary and sweeps), [`stats`] (run statistics).
 //!
 //! # The command
@@ -20,7 +20,7 @@
 //! `run` prints a Maelstrom-like summary (or JSON) and exits 0 when the run is valid, 1
 //! when not; `sweep` prints every failing seed with the one command that replays it.
 //! `--help` lists every flag, Maelstrom's and our extensions (`--loss`, `--duplicate`,
-//! `--crash-nodes`).
+//! `--crash-nodes`, `--payloads`, `--poll-msgs-max`, `--poll-bytes-max`).
 //!
 //! # Deliberate differences from Maelstrom
 //! - Operations go to a uniformly drawn free thread (see `run`), so that every node sees
@@ -41,6 +41,7 @@ pub mod history;
 pub mod nemesis;
 pub mod net;
 pub mod options;
+pub mod payloads;
 pub mod quorum;
 pub mod report;
 pub mod rng;

@@ -2,6 +2,7 @@
 //! 6.5), our extensions, parsing, rendering back to flags (for replay commands), and
 //! swarm draws.
 
+use crate::payloads::Payloads;
 use crate::rng::Rng;
 use std::fmt;
 
@@ -67,6 +68,15 @@ pub struct Options {
     /// `--crash-nodes S`: mean seconds between node crashes that lose all state, 0 for
     /// none (our extension). A crashed node restarts within S seconds.
     pub crash_nodes_s: f64,
+    /// `--payloads`: what messages carry, Maelstrom's small integers or JSON of every
+    /// kind (our extension).
+    pub payloads: Payloads,
+    /// `--poll-msgs-max N`: the most messages one `poll_ok` of a node carries
+    /// (`Config::poll_msgs_max`); `None` leaves the node's default.
+    pub poll_msgs_max: Option<usize>,
+    /// `--poll-bytes-max N`: the most payload bytes one `poll_ok` of a node carries
+    /// (`Config::poll_bytes_max`); `None` leaves the node's default.
+    pub poll_bytes_max: Option<usize>,
     /// `--trace`: keep one line per event.
     pub trace: bool,
 }
@@ -88,10 +98,23 @@ impl Default for Options {
             loss: 0.0,
             duplicate: 0.0,
             crash_nodes_s: 0.0,
+            payloads: Payloads::Int,
+            poll_msgs_max: None,
+            poll_bytes_max: None,
             trace: false,
         }
     }
 }
+
+/// spec: kafka.md 3.7 — final polls come every 200 ms on average for 10 s, about 50 per
+/// thread; fewer than this many in 10 s is vanishingly unlikely (25 gaps uniform on
+/// [0, 400) ms exceed 10 s with probability below 1e-15).
+const FINAL_POLLS_MIN: usize = 25;
+
+/// The small budgets `--swarm` draws (and the fuzz target, by index) before raising
+/// them to [`Options::poll_budget_floor`]: the reply cut short after 1, 2 or 3 messages,
+/// after a few, after a screenful.
+pub const SMALL_POLL_BUDGETS: [usize; 5] = [1, 2, 3, 8, 64];
 
 /// The flags that take a value, for the usage text.
 pub const FLAGS_USAGE: &str = "  --seed N                 seed for every random choice (default 0)
@@ -108,6 +131,13 @@ pub const FLAGS_USAGE: &str = "  --seed N                 seed for every random 
   --loss P                 [ext] probability a server message is lost (default 0)
   --duplicate P            [ext] probability a server message is duplicated (default 0)
   --crash-nodes S          [ext] mean seconds between node crashes, 0 = none (default 0)
+  --payloads P             [ext] int (Maelstrom's counters) | any (JSON of every kind)
+                           (default int)
+  --poll-msgs-max N        [ext] the most messages in one poll_ok of a node (default:
+                           the node's, 4096); budgets too small for the run leave the
+                           final polls too little time to read every message
+  --poll-bytes-max N       [ext] the most payload bytes in one poll_ok of a node
+                           (default: the node's, 1 MiB; the first message always goes)
   --trace                  print one line per event";
 
 impl Options {
@@ -190,6 +220,15 @@ impl Options {
             "--loss" => self.loss = probability(flag, &value()?)?,
             "--duplicate" => self.duplicate = probability(flag, &value()?)?,
             "--crash-nodes" => self.crash_nodes_s = non_negative(flag, &value()?)?,
+            "--payloads" => self.payloads = Payloads::parse(&value()?)?,
+            "--poll-msgs-max" => {
+                let n: usize = parse(flag, &value()?)?;
+                if n == 0 {
+                    return Err("--poll-msgs-max must be at least 1".into());
+                }
+                self.poll_msgs_max = Some(n);
+            }
+            "--poll-bytes-max" => self.poll_bytes_max = Some(parse(flag, &value()?)?),
             "--trace" => self.trace = true,
             _ => return Ok(false),
         }
@@ -239,6 +278,17 @@ impl Options {
         if self.crash_nodes_s > 0.0 {
             args.extend(["--crash-nodes".into(), self.crash_nodes_s.to_string()]);
         }
+        // Like the fault extensions, the default is left out, so that Maelstrom-shaped
+        // runs print Maelstrom's flags only.
+        if self.payloads != Payloads::Int {
+            args.extend(["--payloads".into(), self.payloads.name().into()]);
+        }
+        if let Some(n) = self.poll_msgs_max {
+            args.extend(["--poll-msgs-max".into(), n.to_string()]);
+        }
+        if let Some(n) = self.poll_bytes_max {
+            args.extend(["--poll-bytes-max".into(), n.to_string()]);
+        }
         args
     }
 
@@ -266,7 +316,16 @@ impl Options {
         let loss = pick(&[0.0, 0.0, 0.0, 0.01, 0.1]);
         let duplicate = pick(&[0.0, 0.0, 0.0, 0.05]);
         let crash_nodes_s = pick(&[0.0, 0.0, 0.0, 0.0, 5.0]);
-        Options {
+        // Draws added later come last, so that each seed keeps the options it drew before.
+        let payloads = [Payloads::Int, Payloads::Any][pick(&[0.0, 1.0]) as usize];
+        // Poll budgets: one of the small ones, raised to what the run needs, or the
+        // node's default (`None`), which is as likely as each small one.
+        let mut budget = || {
+            let i = pick(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]) as usize;
+            SMALL_POLL_BUDGETS.get(i).copied()
+        };
+        let (poll_msgs_max, poll_bytes_max) = (budget(), budget());
+        let mut options = Options {
             seed,
             node_count: Some(node_count),
             concurrency,
@@ -281,8 +340,40 @@ impl Options {
             loss,
             duplicate,
             crash_nodes_s,
+            payloads,
+            poll_msgs_max,
+            poll_bytes_max,
             trace: false,
-        }
+        };
+        options.raise_poll_budgets_to_floor();
+        options
+    }
+
+    /// The smallest poll budgets, `(messages, bytes)`, with which the final polls can read
+    /// every message of this run in time: each thread must read everything from offset 0
+    /// in the final phase's 10 s, at least [`FINAL_POLLS_MIN`] polls (spec: kafka.md 3.7).
+    /// With less, any node fails `unseen` and friends, however correct.
+    pub fn poll_budget_floor(&self) -> (usize, usize) {
+        // At most about half the operations are sends (spec: kafka.md 3.5); 0.6 and a
+        // margin of 16 cover the draw's variance at every rate.
+        let sends_max = (0.6 * self.rate * self.time_limit_s).ceil() as usize + 16;
+        let msgs = sends_max.div_ceil(FINAL_POLLS_MIN);
+        // A reply's first message goes whatever its size (`Config::poll_bytes_max`), so one
+        // message a reply needs no bytes at all, and more need room for each.
+        let bytes = match msgs {
+            0 | 1 => 0,
+            _ => msgs.saturating_mul(self.payloads.len_max(self.max_writes_per_key)),
+        };
+        (msgs, bytes)
+    }
+
+    /// Raises budgets that are set to at least [`Options::poll_budget_floor`]; budgets
+    /// left to the node are left alone. `--swarm` and the fuzz target draw small budgets
+    /// through this, so that a correct node still passes every run they draw.
+    pub fn raise_poll_budgets_to_floor(&mut self) {
+        let (msgs, bytes) = self.poll_budget_floor();
+        self.poll_msgs_max = self.poll_msgs_max.map(|n| n.max(msgs));
+        self.poll_bytes_max = self.poll_bytes_max.map(|n| n.max(bytes));
     }
 
     /// Parses a whole list of option flags onto these options, then validates them.
@@ -346,6 +437,10 @@ impl Options {
         if self.latency_ms > LATENCY_MAX_MS {
             return Err(format!("--latency may be at most {LATENCY_MAX_MS} ms"));
         }
+        // The node refuses a budget of no message at all (`ConfigError::PollMsgsMaxZero`).
+        if self.poll_msgs_max == Some(0) {
+            return Err("--poll-msgs-max must be at least 1".into());
+        }
         Ok(())
     }
 }
@@ -402,10 +497,72 @@ mod tests {
 
     #[test]
     fn flags_round_trip_through_to_args() {
+        let mut payloads = Vec::new();
         for seed in 0..50 {
             let options = Options::swarm(seed);
             let again = Options::default().parse_all(&options.to_args()).unwrap();
             assert_eq!(again, options, "seed {seed}");
+            payloads.push(options.payloads);
+        }
+        // The swarm draws both kinds of payloads.
+        assert!(payloads.contains(&Payloads::Int) && payloads.contains(&Payloads::Any));
+    }
+
+    #[test]
+    fn the_swarm_draws_small_poll_budgets_that_the_final_polls_can_live_with() {
+        let (mut small, mut default, mut tiny) = (0, 0, 0);
+        for seed in 0..2000 {
+            let o = Options::swarm(seed);
+            let (msgs_floor, bytes_floor) = o.poll_budget_floor();
+            for (budget, floor) in [
+                (o.poll_msgs_max, msgs_floor),
+                (o.poll_bytes_max, bytes_floor),
+            ] {
+                match budget {
+                    None => default += 1,
+                    Some(n) => {
+                        assert!(n >= floor, "seed {seed}: {n} below {floor}");
+                        small += 1;
+                        tiny += usize::from(n <= 3);
+                    }
+                }
+            }
+        }
+        // About one budget in six is the node's default; the rest are cut to size, and
+        // the smallest survive in the small runs.
+        assert!((500..800).contains(&default), "{default} defaults");
+        assert!(
+            small > 3000 && tiny > 50,
+            "{small} small, {tiny} of at most 3"
+        );
+        // The floor lets 25 final polls read every send, in bytes too.
+        let big = Options {
+            rate: 1000.0,
+            time_limit_s: 20.0,
+            payloads: Payloads::Any,
+            ..Options::default()
+        };
+        assert_eq!(big.poll_budget_floor(), (481, 481 * 53));
+    }
+
+    #[test]
+    fn later_swarm_draws_leave_the_earlier_ones_alone() {
+        // Seeds 0 and 1 as the swarm drew them before `--payloads` and the poll budgets
+        // existed (their replay commands since the swarm widened to 1-7 nodes and 100 ms
+        // latency): a sweep's seeds keep meaning the runs they meant.
+        let before = [
+            "--seed 0 --node-count 2 --concurrency 1n --time-limit 5 --rate 100 --latency 0 \
+             --latency-dist exponential --nemesis-interval 5 --key-count 10 \
+             --max-writes-per-key 2 --duplicate 0.05",
+            "--seed 1 --node-count 7 --concurrency 2n --time-limit 20 --rate 10 --latency 0 \
+             --latency-dist uniform --nemesis-interval 10 --key-count 1 \
+             --max-writes-per-key 16",
+        ];
+        for (seed, before) in (0..).zip(before) {
+            let mut drawn = Options::swarm(seed);
+            drawn.payloads = Payloads::Int;
+            (drawn.poll_msgs_max, drawn.poll_bytes_max) = (None, None);
+            assert_eq!(drawn.to_args(), args(before), "seed {seed}");
         }
     }
 
@@ -435,5 +592,13 @@ mod tests {
         assert!(bad("--node-count 5000").contains("at most"));
         assert!(bad("--node-count 10 --concurrency 2000n").contains("threads"));
         assert!(bad("--time-limit 1e300").contains("at most"));
+        assert!(bad("--payloads json").contains("int or any"));
+        assert!(bad("--poll-msgs-max 0").contains("at least 1"));
+        assert!(bad("--poll-bytes-max -1").contains("--poll-bytes-max"));
+        let zero = Options {
+            poll_msgs_max: Some(0),
+            ..Options::default()
+        };
+        assert!(zero.validate().unwrap_err().contains("--poll-msgs-max"));
     }
 }

@@ -373,6 +373,86 @@ fn assigns_that_time_out_fail() {
     );
 }
 
+#[test]
+fn a_commit_that_gets_no_acknowledgement_is_recorded_as_sent() {
+    // Applies every commit_offsets, but answers none: the commit may have taken effect,
+    // and the history must say what it asked for (spec: kafka.md 3.6).
+    let factory = wrapped(|input, out| match input {
+        Input::Message(Message {
+            body: Body::CommitOffsets { .. },
+            ..
+        }) => Vec::new(),
+        _ => out,
+    });
+    let options = Options {
+        rate: 200.0,
+        ..small(1)
+    };
+    let outcome = run::run(&options, &factory);
+    let mut unacknowledged = 0;
+    for op in &outcome.history.ops {
+        let OpValue::Poll {
+            msgs,
+            committed,
+            commit_unacknowledged,
+        } = &op.value
+        else {
+            continue;
+        };
+        // No commit was ever acknowledged, so no poll that read something is `Ok`.
+        assert_eq!(committed, &None, "{op:?}");
+        if let Some(commit) = commit_unacknowledged {
+            unacknowledged += 1;
+            assert_eq!(op.ty, OpType::Info, "{op:?}");
+            assert_eq!(op.error.as_deref(), Some("net-timeout"), "{op:?}");
+            assert!(msgs.is_none() && !commit.is_empty(), "{op:?}");
+            assert_eq!(op.value.commit_sent(), Some(commit));
+        }
+    }
+    assert!(unacknowledged > 0, "no commit was ever sent");
+}
+
+/// The most messages any `Ok` poll of a history returned, over all its keys.
+fn largest_poll(history: &History) -> usize {
+    history
+        .ops
+        .iter()
+        .filter_map(|op| match (&op.ty, &op.value) {
+            (
+                OpType::Ok,
+                OpValue::Poll {
+                    msgs: Some(msgs), ..
+                },
+            ) => Some(msgs.values().map(Vec::len).sum::<usize>()),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_poll_budget_flags_reach_every_node() {
+    let options = Options {
+        rate: 200.0,
+        ..small(1)
+    };
+    // At the node's defaults the final polls take each key whole, many messages a reply.
+    let unlimited = run::run(&options, &server::real_node());
+    assert!(largest_poll(&unlimited.history) > 20);
+    for (msgs, bytes, most) in [(Some(3), None, 3), (None, Some(0), 1)] {
+        let options = Options {
+            poll_msgs_max: msgs,
+            poll_bytes_max: bytes,
+            ..options.clone()
+        };
+        let outcome = run::run(&options, &server::real_node());
+        assert_eq!(largest_poll(&outcome.history), most, "{options}");
+        // The replay command carries the budgets.
+        let replayed = Options::default().parse_all(&options.to_args());
+        assert_eq!(replayed.as_ref(), Ok(&options));
+    }
+}
+
 fn replace_send_ok(out: Vec<Output>, body: fn(MsgId) -> Body) -> Vec<Output> {
     out.into_iter()
         .map(|o| match o {

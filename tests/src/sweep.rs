@@ -15,7 +15,9 @@ use replicator_sim::{report, run, server};
 
 const SEEDS: u64 = 500;
 
-fn sized_down(mut options: Options) -> Options {
+/// A swarm draw sized down for a debug build. Budgets drawn for the full-size run stay
+/// at or above what the smaller run needs.
+pub(crate) fn sized_down(mut options: Options) -> Options {
     options.time_limit_s = options.time_limit_s.min(4.0);
     options.rate = options.rate.min(200.0);
     options

@@ -42,6 +42,12 @@ pub mod names {
 
     /// A node's `list_committed_offsets` went below what it acknowledged or listed.
     pub const COMMITTED_OFFSET_REGRESSION: &str = "committed-offset-regression";
+    /// A node listed a committed offset above every commit sent for that key before.
+    pub const LISTED_OFFSET_NEVER_COMMITTED: &str = "listed-offset-never-committed";
+    /// A message some op showed is missing from a final read that covers its offset.
+    pub const VANISHED_MESSAGE: &str = "vanished-message";
+    /// A poll returned a message with other bytes than were sent.
+    pub const PAYLOAD_CHANGED: &str = "payload-changed";
     /// A poll started past a message known to exist at or after the requested offset.
     pub const POLL_STARTS_PAST_MESSAGE: &str = "poll-starts-past-message";
     /// A poll returned an offset below the requested one.
@@ -185,6 +191,54 @@ pub enum Case {
         /// The assign whose list went back.
         op: OpRef,
     },
+    /// A node listed a committed offset for a key above the highest offset any client
+    /// asked to commit for it in a `commit_offsets` invoked before the list completed.
+    ListedOffsetNeverCommitted {
+        /// The node.
+        node: NodeId,
+        /// The key.
+        key: Key,
+        /// What it listed.
+        listed: u64,
+        /// The highest offset committed for the key before, if any was.
+        highest_commit: Option<u64>,
+        /// The poll whose commit sent that offset.
+        commit_op: Option<OpRef>,
+        /// The assign whose list answered `listed`.
+        op: OpRef,
+    },
+    /// A message some op showed, missing from a final read that covers its offset (see
+    /// `checker::vanished`).
+    VanishedMessage {
+        /// The key.
+        key: Key,
+        /// Where it was shown.
+        offset: u64,
+        /// The message.
+        value: Val,
+        /// The first op that showed it there (a `send_ok` or a poll), and when.
+        first_seen: OpRef,
+        /// One past the highest offset the final read returned for the key.
+        read_end: u64,
+        /// Whether the final read ended in a reply with no message at all, so that it
+        /// covers every offset.
+        ended_empty: bool,
+        /// The last poll of that final read.
+        final_poll: OpRef,
+    },
+    /// A poll returned a message whose bytes differ from those sent.
+    PayloadChanged {
+        /// The key.
+        key: Key,
+        /// The offset it was read at.
+        offset: u64,
+        /// The JSON text the client sent.
+        sent: String,
+        /// The JSON text the poll returned.
+        received: String,
+        /// The first poll that returned it so.
+        reader: OpRef,
+    },
     /// A poll whose first offset for a key is past the requested one (or below it), with
     /// the known messages it skipped.
     PollStart {
@@ -223,6 +277,35 @@ impl Case {
             Case::Duplicate { count, .. } => *count as i64,
             Case::InconsistentOffsets { values, .. } => values.len() as i64,
             _ => 0,
+        }
+    }
+
+    /// Every op the case names, to render their values once the case is kept.
+    pub(crate) fn ops_mut(&mut self) -> Vec<&mut OpRef> {
+        match self {
+            Case::G1a { writer, reader, .. } => writer.iter_mut().chain([reader]).collect(),
+            Case::LostWrite {
+                writer, max_read, ..
+            } => [writer].into_iter().chain(max_read.iter_mut()).collect(),
+            Case::Order { ops, .. } => ops.iter_mut().collect(),
+            Case::G1cRealtime { writer, reader, .. } => vec![writer, reader],
+            Case::PhantomValue { reader, .. } => vec![reader],
+            Case::CommittedOffsetRegression { floor_op, op, .. } => vec![floor_op, op],
+            Case::ListedOffsetNeverCommitted { commit_op, op, .. } => {
+                commit_op.iter_mut().chain([op]).collect()
+            }
+            Case::VanishedMessage {
+                first_seen,
+                final_poll,
+                ..
+            } => vec![first_seen, final_poll],
+            Case::PayloadChanged { reader, .. } => vec![reader],
+            Case::PollStart { op, .. } => vec![op],
+            Case::InconsistentOffsets { .. }
+            | Case::Duplicate { .. }
+            | Case::Unseen { .. }
+            | Case::EmptyTransactionGraph
+            | Case::Wire { .. } => Vec::new(),
         }
     }
 
@@ -329,6 +412,38 @@ impl Case {
             } => json!({"node": node.as_str(), "key": key.as_str(), "returned": returned,
                         "floor": floor, "floor-source": floor_source,
                         "floor-op": floor_op.to_json(), "op": op.to_json()}),
+            Case::ListedOffsetNeverCommitted {
+                node,
+                key,
+                listed,
+                highest_commit,
+                commit_op,
+                op,
+            } => json!({"node": node.as_str(), "key": key.as_str(), "listed": listed,
+                        "highest-commit": highest_commit,
+                        "commit-op": commit_op.as_ref().map(OpRef::to_json),
+                        "op": op.to_json()}),
+            Case::VanishedMessage {
+                key,
+                offset,
+                value,
+                first_seen,
+                read_end,
+                ended_empty,
+                final_poll,
+            } => json!({"key": key.as_str(), "offset": offset, "value": val_json(value),
+                        "first-seen": first_seen.to_json(), "final-read-end": read_end,
+                        "final-read-ended-empty": ended_empty,
+                        "final-poll": final_poll.to_json()}),
+            // The texts stay strings: byte for byte is the point.
+            Case::PayloadChanged {
+                key,
+                offset,
+                sent,
+                received,
+                reader,
+            } => json!({"key": key.as_str(), "offset": offset, "sent": sent,
+                        "received": received, "reader": reader.to_json()}),
             Case::PollStart {
                 name: _,
                 key,
@@ -520,6 +635,59 @@ impl fmt::Display for Case {
                     short(op)
                 )
             }
+            Case::ListedOffsetNeverCommitted {
+                node,
+                key,
+                listed,
+                highest_commit,
+                commit_op,
+                op,
+            } => {
+                write!(f, "{{:node {node} :key {key:?} :listed {listed} ")?;
+                match (highest_commit, commit_op) {
+                    (Some(highest), Some(commit_op)) => write!(
+                        f,
+                        ":highest-commit {highest} (sent after {})",
+                        short(commit_op)
+                    )?,
+                    _ => f.write_str(":highest-commit nil (no commit was sent)")?,
+                }
+                write!(f, " :op {}}}", short(op))
+            }
+            Case::VanishedMessage {
+                key,
+                offset,
+                value,
+                first_seen,
+                read_end,
+                ended_empty,
+                final_poll,
+            } => {
+                let why = if *ended_empty {
+                    "then answered no message at all"
+                } else {
+                    "read past it"
+                };
+                write!(
+                    f,
+                    "{{:key {key:?} :offset {offset} :value {value} :first-seen {} \
+                     :final-read-end {read_end} (the final read {why}) :final-poll {}}}",
+                    short(first_seen),
+                    short(final_poll)
+                )
+            }
+            Case::PayloadChanged {
+                key,
+                offset,
+                sent,
+                received,
+                reader,
+            } => write!(
+                f,
+                "{{:key {key:?} :offset {offset} :sent {sent} :received {received} \
+                 :reader {}}}",
+                short(reader)
+            ),
             Case::PollStart {
                 name: _,
                 key,

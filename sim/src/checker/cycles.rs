@@ -46,8 +46,8 @@ pub(crate) fn check(a: &Analysis<'_>, out: &mut Findings) {
                         .push(Case::G1cRealtime {
                             key: key.clone(),
                             value: value.clone(),
-                            writer: OpRef::of(a.op(writer)),
-                            reader: OpRef::of(a.op(reader)),
+                            writer: OpRef::lazy(a.op(writer)),
+                            reader: OpRef::lazy(a.op(reader)),
                         });
                 }
             }

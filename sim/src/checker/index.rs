@@ -9,7 +9,6 @@
 use crate::history::{F, History, Op, OpType, OpValue, PollResult, Process, Val};
 use replicator_core::Key;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 
 /// Per key, per value: a set of values, as Jepsen's `reads-by-type` and `writes-by-type`.
 pub(crate) type KeyValues = BTreeMap<Key, BTreeSet<Val>>;
@@ -63,13 +62,32 @@ pub struct OpRef {
 impl OpRef {
     /// Describes `op`.
     pub fn of(op: &Op) -> OpRef {
+        let mut op_ref = OpRef::lazy(op);
+        op_ref.value = render_value(&op.value);
+        op_ref
+    }
+
+    /// Describes `op` without its value yet: [`OpRef::render`] fills it in later. A bad
+    /// history can produce a case per op, and `report::condense` keeps a few dozen of
+    /// them, so the checker renders values only for the cases kept.
+    pub(crate) fn lazy(op: &Op) -> OpRef {
         OpRef {
             index: op.index,
             time: op.time,
             process: op.process,
             ty: op.ty,
             f: op.f,
-            value: render_value(&op.value),
+            value: String::new(),
+        }
+    }
+
+    /// Fills in the value of a [`OpRef::lazy`] description from the history it was made
+    /// from (`Op::index` is the op's position there). A rendered value is never empty.
+    pub(crate) fn render(&mut self, ops: &[Op]) {
+        if self.value.is_empty()
+            && let Some(op) = ops.get(self.index)
+        {
+            self.value = render_value(&op.value);
         }
     }
 
@@ -126,68 +144,95 @@ pub fn f_name(f: F) -> &'static str {
 }
 
 /// Renders an op value in Jepsen's notation, cut at `OpRef::VALUE_MAX` characters.
+///
+/// The rendering stops as soon as the cut is reached, so its cost is bounded by the cut,
+/// not by the op: a report may name the same final poll (thousands of pairs) in thousands
+/// of cases, and rendering it whole each time made checking a bad history quadratic.
 fn render_value(value: &OpValue) -> String {
-    let full = render_full(value);
-    if full.chars().count() <= OpRef::VALUE_MAX {
-        return full;
+    let mut out = Capped {
+        text: String::new(),
+        chars_left: OpRef::VALUE_MAX,
+        cut: false,
+    };
+    // An error here only means the cut was reached: the text so far is what we keep.
+    let _ = render(value, &mut out);
+    let mut text = out.text;
+    if out.cut {
+        text.push_str(" …");
     }
-    let mut cut: String = full.chars().take(OpRef::VALUE_MAX).collect();
-    cut.push_str(" …");
-    cut
+    text
 }
 
-/// Renders an op value in Jepsen's notation, whole.
-fn render_full(value: &OpValue) -> String {
-    let mut out = String::new();
+/// A string that takes at most `chars_left` more characters, then refuses the rest with
+/// an error, which stops the formatting that writes into it.
+struct Capped {
+    text: String,
+    chars_left: usize,
+    cut: bool,
+}
+
+impl std::fmt::Write for Capped {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let n = s.chars().count();
+        if n <= self.chars_left {
+            self.text.push_str(s);
+            self.chars_left -= n;
+            return Ok(());
+        }
+        self.text.extend(s.chars().take(self.chars_left));
+        self.chars_left = 0;
+        self.cut = true;
+        Err(std::fmt::Error)
+    }
+}
+
+/// Writes an op value in Jepsen's notation.
+fn render(value: &OpValue, out: &mut impl std::fmt::Write) -> std::fmt::Result {
     match value {
         OpValue::Send { key, value, offset } => match offset {
-            Some(o) => {
-                let _ = write!(out, "send {key:?} [{o} {value}]");
-            }
-            None => {
-                let _ = write!(out, "send {key:?} {value}");
-            }
+            Some(o) => write!(out, "send {key:?} [{o} {value}]"),
+            None => write!(out, "send {key:?} {value}"),
         },
-        OpValue::Poll { msgs: None, .. } => out.push_str("poll"),
+        OpValue::Poll { msgs: None, .. } => out.write_str("poll"),
         OpValue::Poll {
             msgs: Some(msgs), ..
         } => {
-            out.push_str("poll {");
+            out.write_str("poll {")?;
             for (i, (key, pairs)) in msgs.iter().enumerate() {
                 if i > 0 {
-                    out.push(' ');
+                    out.write_str(" ")?;
                 }
-                let _ = write!(out, "{key:?} [");
+                write!(out, "{key:?} [")?;
                 for (j, (o, v)) in pairs.iter().enumerate() {
                     if j > 0 {
-                        out.push(' ');
+                        out.write_str(" ")?;
                     }
-                    let _ = write!(out, "[{o} {v}]");
+                    write!(out, "[{o} {v}]")?;
                 }
-                out.push(']');
+                out.write_str("]")?;
             }
-            out.push('}');
+            out.write_str("}")
         }
         OpValue::Assign {
             keys,
             seek_to_beginning,
             ..
         } => {
-            out.push_str("assign [");
+            out.write_str("assign [")?;
             for (i, key) in keys.iter().enumerate() {
                 if i > 0 {
-                    out.push(' ');
+                    out.write_str(" ")?;
                 }
-                let _ = write!(out, "{key:?}");
+                write!(out, "{key:?}")?;
             }
-            out.push(']');
+            out.write_str("]")?;
             if *seek_to_beginning {
-                out.push_str(" seek-to-beginning");
+                out.write_str(" seek-to-beginning")?;
             }
+            Ok(())
         }
-        OpValue::Crash => out.push_str("crash"),
+        OpValue::Crash => out.write_str("crash"),
     }
-    out
 }
 
 /// One key's log as the checker reconstructs it (spec: kafka.md 4.1).

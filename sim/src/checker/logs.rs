@@ -72,12 +72,12 @@ fn g1a(a: &Analysis<'_>, out: &mut Findings) {
             };
             for (_, value) in pairs {
                 if failed.contains(value) {
-                    let writer = writer(a, key, value).map(|w| OpRef::of(a.op(w)));
+                    let writer = writer(a, key, value).map(|w| OpRef::lazy(a.op(w)));
                     out.entry(names::G1A).or_default().push(Case::G1a {
                         key: key.clone(),
                         value: value.clone(),
                         writer,
-                        reader: OpRef::of(op),
+                        reader: OpRef::lazy(op),
                     });
                 }
             }
@@ -120,7 +120,7 @@ fn lost_writes(a: &Analysis<'_>, out: &mut Findings) {
             .and_then(|vs| vs.first())
             .and_then(|v| a.readers_of.get(key).and_then(|r| r.get(*v)))
             .and_then(|readers| readers.first())
-            .map(|&pos| OpRef::of(a.op(pos)));
+            .map(|&pos| OpRef::lazy(a.op(pos)));
         let mut seen = BTreeSet::new();
         for values in last_index.iter().take(bound_index + 1) {
             for &value in values {
@@ -142,7 +142,7 @@ fn lost_writes(a: &Analysis<'_>, out: &mut Findings) {
                         value: value.clone(),
                         index: first_index.get(value).copied(),
                         max_read_index: bound,
-                        writer: OpRef::of(a.op(w)),
+                        writer: OpRef::lazy(a.op(w)),
                         max_read: max_read.clone(),
                     });
             }
@@ -241,7 +241,7 @@ fn phantoms(a: &Analysis<'_>, out: &mut Findings) {
                     .push(Case::PhantomValue {
                         key: key.clone(),
                         value: value.clone(),
-                        reader: OpRef::of(a.op(first)),
+                        reader: OpRef::lazy(a.op(first)),
                     });
             }
         }

@@ -18,30 +18,36 @@
 //! - `order`: poll and send skips and nonmonotonic steps, between ops and inside one;
 //! - `cycles`: `G1c-realtime` and `empty-transaction-graph`;
 //! - `lag`: the worst realtime lag;
-//! - `strict`: our stricter checks;
+//! - `payloads`: `payload-changed`, and the attribution of changed payloads to the
+//!   messages they stand for, which runs first so each fault gets one name;
+//! - `committed`, `vanished`, `strict`: our other stricter checks (committed offsets,
+//!   messages that disappear, poll starts and the wire);
 //! - `report`: condensing, verdicts, rendering.
 //!
 //! Determinism: only `BTreeMap`/`BTreeSet`, history order, and stable sorts, so the same
 //! history always gives the same report, byte for byte.
 
 mod cases;
+mod committed;
 mod cycles;
 mod index;
 mod lag;
 mod logs;
 mod order;
+mod payloads;
 mod report;
 mod strict;
 #[cfg(test)]
 mod testkit;
 #[cfg(test)]
 mod tests;
+mod vanished;
 
 pub use cases::{Case, names};
+pub use committed::CommitStaleness;
 pub use index::OpRef;
 pub use lag::WorstLag;
 pub use report::{Group, Report};
-pub use strict::CommitStaleness;
 
 use crate::history::{F, History, OpType};
 use crate::stats::Stats;
@@ -52,15 +58,19 @@ pub(crate) type Findings = BTreeMap<&'static str, Vec<Case>>;
 
 /// Checks a finished history.
 pub fn check(history: &History) -> Report {
-    let a = index::Analysis::new(history);
+    let mut strict_found = Findings::new();
+    // Every check below sees each changed payload as the message it stands for.
+    let checked = payloads::check(history, &mut strict_found);
+    let a = index::Analysis::new(&checked);
 
     let mut found = Findings::new();
     logs::check(&a, &mut found);
     order::check(&a, &mut found);
     cycles::check(&a, &mut found);
 
-    let mut strict_found = Findings::new();
-    let commit_staleness = strict::check(&a, history, &mut strict_found);
+    let commit_staleness = committed::check(&a, &mut strict_found);
+    vanished::check(&a, &mut strict_found);
+    strict::check(&a, &checked, &mut strict_found);
 
     let mut maelstrom_unknown = Vec::new();
     if let Some(g) = found.get(names::PHANTOM_VALUE) {
@@ -77,15 +87,26 @@ pub fn check(history: &History) -> Report {
         }
     }
 
+    // Condense first, then render the ops of the cases kept: a bad history can have a case
+    // per op, and rendering each one's ops was most of the checker's time on such histories.
+    // Ops are rendered as the node answered them, changed payloads included.
+    let condense = |found: Findings| -> BTreeMap<&'static str, report::Group> {
+        found
+            .into_iter()
+            .map(|(name, cases)| {
+                let mut group = report::condense(name, cases);
+                for case in &mut group.cases {
+                    for op in case.ops_mut() {
+                        op.render(&history.ops);
+                    }
+                }
+                (name, group)
+            })
+            .collect()
+    };
     Report {
-        anomalies: found
-            .into_iter()
-            .map(|(name, cases)| (name, report::condense(name, cases)))
-            .collect(),
-        strict: strict_found
-            .into_iter()
-            .map(|(name, cases)| (name, report::condense(name, cases)))
-            .collect(),
+        anomalies: condense(found),
+        strict: condense(strict_found),
         worst_realtime_lag: lag::worst(&a),
         info_txn_causes: info_txn_causes(history),
         commit_staleness,

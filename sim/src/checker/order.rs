@@ -64,7 +64,7 @@ fn poll_skips(a: &Analysis<'_>, positions: &[usize], out: &mut Findings) {
                     let (delta, indices) = log.delta(prev, next);
                     // Rendering ops is costly (a final poll names every key): only
                     // for cases.
-                    let ops = || vec![OpRef::of(last_op), OpRef::of(op)];
+                    let ops = || vec![OpRef::lazy(last_op), OpRef::lazy(op)];
                     if delta > 1
                         && let Some((i, j)) = indices
                     {
@@ -162,7 +162,7 @@ fn int_pairs(
             values: Some([v1.clone(), v2.clone()]),
             delta,
             skipped,
-            ops: vec![OpRef::of(op)],
+            ops: vec![OpRef::lazy(op)],
         });
     }
 }
@@ -195,7 +195,7 @@ fn nonmonotonic_sends(a: &Analysis<'_>, positions: &[usize], out: &mut Findings)
                                     values: Some([prev.clone(), value.clone()]),
                                     delta,
                                     skipped: None,
-                                    ops: vec![OpRef::of(last_op), OpRef::of(op)],
+                                    ops: vec![OpRef::lazy(last_op), OpRef::lazy(op)],
                                 });
                         }
                     }

@@ -2,8 +2,8 @@
 //! 4.6), the validity rules, and the text and JSON renderings.
 
 use super::cases::{Case, names};
+use super::committed::CommitStaleness;
 use super::lag::WorstLag;
-use super::strict::CommitStaleness;
 use crate::stats::Stats;
 use serde_json::{Value as Json, json};
 use std::collections::BTreeMap;
@@ -38,6 +38,9 @@ pub(crate) fn condense(name: &str, mut cases: Vec<Case>) -> Group {
         names::INT_POLL_SKIP | names::INT_SEND_SKIP | names::POLL_SKIP => keep_last(cases, 8),
         // Our strict checks can fire on every op of a broken node; 32 examples suffice.
         names::COMMITTED_OFFSET_REGRESSION
+        | names::LISTED_OFFSET_NEVER_COMMITTED
+        | names::VANISHED_MESSAGE
+        | names::PAYLOAD_CHANGED
         | names::POLL_STARTS_PAST_MESSAGE
         | names::POLL_BELOW_REQUESTED
         | names::MALFORMED_REPLY

@@ -1,171 +1,23 @@
-//! Our stricter checks, reported apart from the Maelstrom verdict (spec: kafka.md 4.5 and
-//! 8.3): committed offsets that go back on one node, polls that start past (or before)
-//! where the client asked, and what the runner saw on the wire.
+//! Our stricter checks of polls and of the wire, reported apart from the Maelstrom
+//! verdict (spec: kafka.md 4.5 and 8.3): polls that start past (or before) where the
+//! client asked, and what the runner saw on the wire. The other strict checks have a
+//! module each: `committed`, `vanished` and `payloads`.
 //!
-//! Invariants:
-//! - a floor only counts against a `list_committed_offsets` that was *invoked* after the
-//!   floor was established (the commit's poll or the earlier assign had completed), so
-//!   concurrent requests from other threads never produce a false alarm;
-//! - a client position is only trusted while the history determines it: a failed poll may
-//!   have moved positions the history no longer shows (spec: kafka.md 3.6 step 4).
+//! Invariant: a client position is only trusted while the history determines it: a
+//! failed poll may have moved positions the history no longer shows (spec: kafka.md 3.6
+//! step 4).
 
 use super::Findings;
 use super::cases::{Case, names};
 use super::index::{Analysis, OpRef, op_reads};
-use crate::history::{History, OpType, OpValue, Process, ViolationKind};
-use replicator_core::{Key, NodeId};
+use crate::history::{History, OpType, OpValue, ViolationKind};
+use replicator_core::Key;
 use std::collections::BTreeMap;
 
-/// How far behind other nodes the committed offsets a node lists are: a figure, not an
-/// anomaly, since nodes may learn of each other's commits late.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CommitStaleness {
-    /// Keys answered by ordinary assigns (one per key per `list_committed_offsets`).
-    pub listed: u64,
-    /// Of those, how many were below a commit acknowledged or a list answered by
-    /// *another* node before the request.
-    pub stale: u64,
-    /// The largest such shortfall, in offsets.
-    pub worst_deficit: u64,
-    /// Where it happened: node, key, and the assign.
-    pub worst: Option<(NodeId, Key, OpRef)>,
-}
-
-/// A committed floor and where it came from.
-#[derive(Clone, Copy, Debug)]
-struct Floor {
-    offset: u64,
-    from_list: bool,
-    pos: usize,
-}
-
-/// Raises a floor map.
-fn raise(floors: &mut BTreeMap<Key, Floor>, key: &Key, floor: Floor) {
-    match floors.get(key) {
-        Some(f) if f.offset >= floor.offset => {}
-        _ => {
-            floors.insert(key.clone(), floor);
-        }
-    }
-}
-
-/// Runs the strict checks and returns the cross-node staleness figure.
-pub(crate) fn check(a: &Analysis<'_>, history: &History, out: &mut Findings) -> CommitStaleness {
-    let staleness = committed_offsets(a, out);
+/// Runs the checks of this module.
+pub(crate) fn check(a: &Analysis<'_>, history: &History, out: &mut Findings) {
     poll_starts(a, out);
     wire(history, out);
-    staleness
-}
-
-/// A node's view of committed offsets never goes back (spec: kafka.md 4.5): what it lists
-/// is at least every commit it acknowledged and every offset it listed before.
-fn committed_offsets(a: &Analysis<'_>, out: &mut Findings) -> CommitStaleness {
-    let mut per_node: BTreeMap<NodeId, BTreeMap<Key, Floor>> = BTreeMap::new();
-    let mut global: BTreeMap<Key, (Floor, NodeId)> = BTreeMap::new();
-    // Process → the floors (own node, all nodes) as of its pending assign's invocation.
-    type Snapshot = (BTreeMap<Key, Floor>, BTreeMap<Key, (Floor, NodeId)>);
-    let mut pending: BTreeMap<Process, Snapshot> = BTreeMap::new();
-    let mut staleness = CommitStaleness::default();
-    for (pos, op) in a.ops.iter().enumerate() {
-        match (&op.value, op.ty) {
-            (OpValue::Assign { .. }, OpType::Invoke) => {
-                let own = per_node.get(&op.node).cloned().unwrap_or_default();
-                pending.insert(op.process, (own, global.clone()));
-            }
-            (
-                OpValue::Assign {
-                    keys,
-                    seek_to_beginning: false,
-                    committed: Some(listed),
-                },
-                OpType::Ok,
-            ) => {
-                let Some((own, all)) = pending.remove(&op.process) else {
-                    continue;
-                };
-                for key in keys {
-                    let returned = listed.get(key).copied();
-                    // Leaving a key out lists nothing: below any floor.
-                    let below = |floor: u64| returned.is_none_or(|r| r < floor);
-                    if let Some(floor) = own.get(key)
-                        && below(floor.offset)
-                    {
-                        out.entry(names::COMMITTED_OFFSET_REGRESSION)
-                            .or_default()
-                            .push(Case::CommittedOffsetRegression {
-                                node: op.node.clone(),
-                                key: key.clone(),
-                                returned,
-                                floor: floor.offset,
-                                floor_source: if floor.from_list { "list" } else { "commit" },
-                                floor_op: OpRef::of(a.op(floor.pos)),
-                                op: OpRef::of(op),
-                            });
-                    }
-                    staleness.listed += 1;
-                    if let Some((floor, node)) = all.get(key)
-                        && *node != op.node
-                        && below(floor.offset)
-                    {
-                        let deficit = match returned {
-                            Some(r) => floor.offset - r,
-                            None => floor.offset.saturating_add(1),
-                        };
-                        staleness.stale += 1;
-                        if deficit > staleness.worst_deficit {
-                            staleness.worst_deficit = deficit;
-                            staleness.worst = Some((op.node.clone(), key.clone(), OpRef::of(op)));
-                        }
-                    }
-                }
-                let own = per_node.entry(op.node.clone()).or_default();
-                for (key, &offset) in listed {
-                    let floor = Floor {
-                        offset,
-                        from_list: true,
-                        pos,
-                    };
-                    raise(own, key, floor);
-                    raise_global(&mut global, key, floor, &op.node);
-                }
-            }
-            (
-                OpValue::Poll {
-                    committed: Some(committed),
-                    ..
-                },
-                OpType::Ok,
-            ) => {
-                let own = per_node.entry(op.node.clone()).or_default();
-                for (key, &offset) in committed {
-                    let floor = Floor {
-                        offset,
-                        from_list: false,
-                        pos,
-                    };
-                    raise(own, key, floor);
-                    raise_global(&mut global, key, floor, &op.node);
-                }
-            }
-            _ => {}
-        }
-    }
-    staleness
-}
-
-/// Raises the all-nodes floor map, remembering which node set it.
-fn raise_global(
-    global: &mut BTreeMap<Key, (Floor, NodeId)>,
-    key: &Key,
-    floor: Floor,
-    node: &NodeId,
-) {
-    match global.get(key) {
-        Some((f, _)) if f.offset >= floor.offset => {}
-        _ => {
-            global.insert(key.clone(), (floor, node.clone()));
-        }
-    }
 }
 
 /// Replays each process's client algorithm (spec: kafka.md 3.6) to learn the offset every
@@ -253,7 +105,7 @@ fn check_start(
                 requested,
                 first_offset: first,
                 skipped: Vec::new(),
-                op: OpRef::of(op),
+                op: OpRef::lazy(op),
             });
         return;
     }
@@ -273,7 +125,7 @@ fn check_start(
                 requested,
                 first_offset: first,
                 skipped,
-                op: OpRef::of(op),
+                op: OpRef::lazy(op),
             });
     }
 }

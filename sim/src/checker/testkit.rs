@@ -62,6 +62,35 @@ impl Hb {
         }
     }
 
+    /// An acknowledged send of a payload given as its JSON text.
+    pub fn send_json(&mut self, p: Process, key: &str, text: &str, offset: u64) -> &mut Hb {
+        let value = |offset| OpValue::Send {
+            key: Key::new(key),
+            value: Val::from_json(text),
+            offset,
+        };
+        self.push(p, OpType::Invoke, F::Send, value(None));
+        self.push(p, OpType::Ok, F::Send, value(Some(offset)));
+        self
+    }
+
+    /// An `Ok` poll of one key whose payloads are given as JSON texts.
+    pub fn poll_json(&mut self, p: Process, key: &str, pairs: &[(u64, &str)]) -> &mut Hb {
+        self.invoke_poll(p);
+        let list: Vec<(u64, Val)> = pairs.iter().map(|&(o, t)| (o, Val::from_json(t))).collect();
+        let mut committed = BTreeMap::new();
+        if let Some(hi) = pairs.iter().map(|&(o, _)| o).max() {
+            committed.insert(Key::new(key), hi);
+        }
+        let value = OpValue::Poll {
+            msgs: Some([(Key::new(key), list)].into_iter().collect()),
+            committed: Some(committed),
+            commit_unacknowledged: None,
+        };
+        self.push(p, OpType::Ok, F::Poll, value);
+        self
+    }
+
     pub fn invoke_send(&mut self, p: Process, key: &str, value: i64) -> usize {
         self.push(
             p,
@@ -108,6 +137,7 @@ impl Hb {
         let value = OpValue::Poll {
             msgs: None,
             committed: None,
+            commit_unacknowledged: None,
         };
         self.push(p, OpType::Invoke, F::Poll, value)
     }
@@ -127,6 +157,7 @@ impl Hb {
         let value = OpValue::Poll {
             msgs: Some(result),
             committed: Some(committed),
+            commit_unacknowledged: None,
         };
         self.push(p, OpType::Ok, F::Poll, value)
     }
@@ -138,12 +169,26 @@ impl Hb {
         self
     }
 
+    /// A poll whose reply came, but whose commit of `commit` got no acknowledgement: the
+    /// op is `Info` and its results are lost, though the commit may have taken effect.
+    pub fn poll_commit_unacknowledged(&mut self, p: Process, commit: &[(&str, u64)]) -> &mut Hb {
+        self.invoke_poll(p);
+        let value = OpValue::Poll {
+            msgs: None,
+            committed: None,
+            commit_unacknowledged: Some(commit.iter().map(|&(k, o)| (Key::new(k), o)).collect()),
+        };
+        self.push(p, OpType::Info, F::Poll, value);
+        self
+    }
+
     /// A poll that failed (its results are lost from the history).
     pub fn poll_fail(&mut self, p: Process) -> &mut Hb {
         self.invoke_poll(p);
         let value = OpValue::Poll {
             msgs: None,
             committed: None,
+            commit_unacknowledged: None,
         };
         self.push(p, OpType::Fail, F::Poll, value);
         self

@@ -229,6 +229,7 @@ fn an_indefinite_send_seen_only_by_a_crashed_poll_is_not_lost() {
     let value = crate::history::OpValue::Poll {
         msgs: Some(msgs),
         committed: None,
+        commit_unacknowledged: None,
     };
     h.push(5, OpType::Info, crate::history::F::Poll, value);
     h.send(1, "k", 2, 1).poll(2, &[("k", &[(1, 2)])]);
@@ -783,6 +784,9 @@ fn random_histories_never_panic() {
                         F::Poll,
                         OpValue::Poll {
                             msgs: Some(msgs),
+                            commit_unacknowledged: (pick(2) == 0)
+                                .then(|| committed.clone())
+                                .flatten(),
                             committed,
                         },
                     )
@@ -805,4 +809,283 @@ fn random_histories_never_panic() {
         assert_eq!(a.to_string(), b.to_string(), "seed {seed}");
         assert_eq!(a.to_json(), b.to_json(), "seed {seed}");
     }
+}
+
+#[test]
+fn op_values_are_cut_at_512_characters_and_rendered_for_every_kept_case() {
+    // One poll of 400 pairs, read twice by the same process: every kept case names it.
+    let mut h = Hb::new();
+    h.assign(0, &["k"]);
+    let pairs: Vec<(u64, i64)> = (0..400).map(|o| (o, o as i64 + 1)).collect();
+    for &(o, val) in &pairs {
+        h.send(9, "k", val, o);
+    }
+    h.poll(0, &[("k", &pairs)]);
+    h.poll(0, &[("k", &pairs)]);
+    let history = h.build();
+    let r = check(&history);
+    let cases = r.cases(names::NONMONOTONIC_POLL);
+    assert_eq!(cases.len(), 1, "{r}");
+    let Case::Order { ops, .. } = &cases[0] else {
+        panic!("{cases:?}")
+    };
+    for op in ops {
+        assert!(
+            op.value.starts_with("poll {\"k\" [[0 1] [1 2] [2 3]"),
+            "{op}"
+        );
+        assert!(op.value.ends_with(" …"), "{op}");
+        assert_eq!(op.value.chars().count(), 512 + 2, "{op}");
+    }
+    // A short op is rendered whole, and every op of every kept case is rendered.
+    assert_eq!(super::OpRef::of(&history.ops[1]).value, "assign [\"k\"]");
+    let json = r.to_json().to_string();
+    assert!(
+        !json.contains("\"value\":\"\""),
+        "an op was left unrendered: {json}"
+    );
+}
+
+#[test]
+fn a_listed_offset_above_every_commit_sent_before_is_never_committed() {
+    let mut h = Hb::new();
+    five(&mut h, "k");
+    h.assign(0, &["k"]);
+    h.poll(0, &[("k", &[(0, 1), (1, 2)])]); // Commits 1.
+    // The node lists 3 for "k" and 0 for "j", which nobody ever committed.
+    h.assign_listed(1, &["k", "j"], &[("k", 3), ("j", 0)]);
+    // Another process reads the rest, committing 4, but only after that list completed.
+    h.poll(2, &[("k", &[(2, 3), (3, 4), (4, 5)])]);
+    let r = check(&h.build());
+    assert!(r.is_valid(), "{r}");
+    assert!(!r.is_strict_valid());
+    let cases = r.cases(names::LISTED_OFFSET_NEVER_COMMITTED);
+    let found: Vec<(&str, u64, Option<u64>)> = cases
+        .iter()
+        .map(|c| match c {
+            Case::ListedOffsetNeverCommitted {
+                key,
+                listed,
+                highest_commit,
+                commit_op,
+                ..
+            } => {
+                assert_eq!(
+                    commit_op.as_ref().map(|o| o.process),
+                    highest_commit.map(|_| 0)
+                );
+                (key.as_str(), *listed, *highest_commit)
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(found, [("j", 0, None), ("k", 3, Some(1))]);
+    assert!(
+        r.to_string()
+            .contains("listed-offset-never-committed: 2 case(s)"),
+        "{r}"
+    );
+    // Listing exactly the highest commit, or less, is fine.
+    let mut h = Hb::new();
+    five(&mut h, "k");
+    h.assign(0, &["k"]);
+    h.poll(0, &[("k", &[(0, 1), (1, 2)])]);
+    h.assign_listed(1, &["k"], &[("k", 1)]);
+    h.assign_listed(2, &["k"], &[("k", 0)]);
+    assert!(!has(
+        &check(&h.build()),
+        names::LISTED_OFFSET_NEVER_COMMITTED
+    ));
+}
+
+#[test]
+fn a_commit_counts_from_its_invocation_acknowledged_or_not() {
+    // The commit of 3 timed out (the poll is `Info`), but the node applied it.
+    let mut h = Hb::new();
+    five(&mut h, "k");
+    h.poll_commit_unacknowledged(0, &[("k", 3)]);
+    h.assign_listed(1, &["k"], &[("k", 3)]);
+    let r = check(&h.build());
+    assert!(r.strict_names().is_empty(), "{r}");
+    // A commit whose poll was invoked before the list completed, and acknowledged after.
+    let mut h = Hb::new();
+    five(&mut h, "k");
+    h.assign(0, &["k"]);
+    h.invoke_poll(0);
+    h.assign_listed(1, &["k"], &[("k", 2)]);
+    h.complete_poll(0, &[("k", &[(0, 1), (1, 2), (2, 3)])]);
+    let r = check(&h.build());
+    assert!(r.strict_names().is_empty(), "{r}");
+    // A commit invoked only after the list completed does not count for it.
+    let mut h = Hb::new();
+    five(&mut h, "k");
+    h.assign(0, &["k"]);
+    h.assign_listed(1, &["k"], &[("k", 2)]);
+    h.poll(0, &[("k", &[(0, 1), (1, 2), (2, 3)])]);
+    let r = check(&h.build());
+    assert_eq!(
+        r.strict_names(),
+        [names::LISTED_OFFSET_NEVER_COMMITTED],
+        "{r}"
+    );
+}
+
+/// The final phase of one process `p`: a crash of `p - 10`, then `p` seeks `keys` to the
+/// beginning and polls each of `polls` in turn.
+fn final_reads(h: &mut Hb, p: u64, keys: &[&str], polls: &[crate::checker::testkit::Msgs<'_>]) {
+    h.crash(p - 10).seek(p, keys);
+    for msgs in polls {
+        h.poll(p, msgs);
+    }
+}
+
+#[test]
+fn a_message_read_then_missing_from_the_final_read_has_vanished() {
+    let mut h = Hb::new();
+    h.assign(0, &["k"]);
+    h.send(9, "k", 1, 0).send(9, "k", 2, 1).send(9, "k", 3, 2);
+    h.poll(0, &[("k", &[(0, 1), (1, 2), (2, 3)])]);
+    // The final read stops at offset 1 and then the node answers nothing at all.
+    final_reads(&mut h, 12, &["k"], &[&[("k", &[(0, 1), (1, 2)])], &[]]);
+    let r = check(&h.build());
+    // Jepsen sees nothing wrong: 3 was read, and nothing was read past it.
+    assert!(r.anomaly_names().is_empty(), "{r}");
+    let [
+        Case::VanishedMessage {
+            key,
+            offset,
+            value,
+            first_seen,
+            read_end,
+            ended_empty,
+            final_poll,
+        },
+    ] = r.cases(names::VANISHED_MESSAGE)
+    else {
+        panic!("{r}")
+    };
+    assert_eq!((key.as_str(), *offset, value), ("k", 2, &v(3)));
+    // The send_ok showed it first; the final read ended at 2, in an empty reply.
+    assert_eq!(
+        (first_seen.f, first_seen.process),
+        (crate::history::F::Send, 9)
+    );
+    assert_eq!((*read_end, *ended_empty, final_poll.process), (2, true, 12));
+    assert!(
+        r.to_string().contains("then answered no message at all"),
+        "{r}"
+    );
+}
+
+#[test]
+fn a_final_read_cut_off_while_reading_accuses_nobody() {
+    let mut h = Hb::new();
+    h.assign(0, &["k"]);
+    h.send(9, "k", 1, 0).send(9, "k", 2, 1).send(9, "k", 3, 2);
+    h.poll(0, &[("k", &[(0, 1), (1, 2), (2, 3)])]);
+    // Still reading when the phase ended: offset 2 is not covered.
+    final_reads(
+        &mut h,
+        12,
+        &["k"],
+        &[&[("k", &[(0, 1)])], &[("k", &[(1, 2)])]],
+    );
+    let r = check(&h.build());
+    assert!(r.is_strict_valid(), "{r}");
+    // A complete final read is clean too.
+    final_reads(
+        &mut h,
+        13,
+        &["k"],
+        &[&[("k", &[(0, 1), (1, 2), (2, 3)])], &[]],
+    );
+    assert!(check(&h.build()).is_strict_valid());
+}
+
+#[test]
+fn a_final_read_that_passes_a_shown_message_or_replaces_it_loses_it() {
+    let mut h = Hb::new();
+    h.assign(0, &["k"]);
+    h.send(9, "k", 1, 0).send(9, "k", 2, 1).send(9, "k", 3, 2);
+    h.send_info(9, "k", 4);
+    h.poll(0, &[("k", &[(0, 1), (1, 2)])]);
+    // Offset 1 is passed over; offset 0 holds another message. A read that does not
+    // start at the beginning (process 0's) is never a final read.
+    final_reads(&mut h, 12, &["k"], &[&[("k", &[(0, 4), (2, 3)])]]);
+    let r = check(&h.build());
+    let lost: Vec<(u64, Val)> = r
+        .cases(names::VANISHED_MESSAGE)
+        .iter()
+        .map(|c| match c {
+            Case::VanishedMessage { offset, value, .. } => (*offset, value.clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(lost, [(0, v(1)), (1, v(2))], "{r}");
+    assert!(has(&r, names::INCONSISTENT_OFFSETS), "{r}");
+}
+
+#[test]
+fn a_payload_that_is_the_same_json_value_is_attributed_and_reported() {
+    let mut h = Hb::new();
+    h.send_json(0, "k", r#""\u00e9""#, 0)
+        .send_json(0, "k", r#"{"b":1,"a":[2]}"#, 1);
+    h.poll_json(1, "k", &[(0, r#""é""#), (1, r#"{"a":[2],"b":1}"#)]);
+    let r = check(&h.build());
+    // The messages are recognised: no phantom, no lost or unseen write.
+    assert!(r.anomaly_names().is_empty(), "{r}");
+    assert!(r.is_valid() && !r.is_strict_valid());
+    let changed: Vec<(u64, &str, &str)> = r
+        .cases(names::PAYLOAD_CHANGED)
+        .iter()
+        .map(|c| match c {
+            Case::PayloadChanged {
+                offset,
+                sent,
+                received,
+                ..
+            } => (*offset, sent.as_str(), received.as_str()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            (0, r#""\u00e9""#, r#""é""#),
+            (1, r#"{"b":1,"a":[2]}"#, r#"{"a":[2],"b":1}"#)
+        ]
+    );
+    // The JSON keeps both texts as strings, byte for byte.
+    let json = r.to_json();
+    assert_eq!(
+        json["strict"]["errors"]["payload-changed"]["errs"][0]["sent"],
+        r#""\u00e9""#
+    );
+    // The report shows the poll as the node answered it.
+    assert!(r.to_string().contains(r#"[0 "é"]"#), "{r}");
+}
+
+#[test]
+fn a_payload_changed_past_recognition_is_attributed_by_its_offset() {
+    // Two 20-digit integers round to the same float: only the offset tells them apart.
+    let mut h = Hb::new();
+    h.send_json(0, "k", "90000000000000000001", 0)
+        .send_json(0, "k", "90000000000000000002", 1)
+        .send_json(0, "k", "1e400", 2);
+    h.poll_json(1, "k", &[(0, "9e19"), (1, "9e19"), (2, "null")]);
+    let r = check(&h.build());
+    assert!(r.anomaly_names().is_empty(), "{r}");
+    assert_eq!(r.count(names::PAYLOAD_CHANGED), 3, "{r}");
+    // Without an acknowledged offset a changed payload stays a value nobody sent.
+    let mut h = Hb::new();
+    h.send_json(0, "k", "1.0", 0);
+    h.poll_json(1, "k", &[(0, "1.0"), (1, "1.5")]);
+    let r = check(&h.build());
+    assert_eq!(r.anomaly_names(), [names::PHANTOM_VALUE], "{r}");
+    assert!(!has(&r, names::PAYLOAD_CHANGED), "{r}");
+    // Unchanged payloads of any JSON are checked as they are.
+    let mut h = Hb::new();
+    h.send_json(0, "k", "-0.0", 0).send_json(0, "k", "1e400", 1);
+    h.poll_json(1, "k", &[(0, "-0.0"), (1, "1e400")]);
+    assert!(check(&h.build()).is_strict_valid());
 }

@@ -11,7 +11,7 @@
 use super::{
     CLIENT_CRASH_INTERVAL_S, InFlight, Owner, Phase, RPC_TIMEOUT_US, Sim, Thread, seconds,
 };
-use crate::client::{Conn, Stage};
+use crate::client::{self, Conn, Stage};
 use crate::events::Event;
 use crate::history::{F, Op, OpType, OpValue};
 use crate::net::Addr;
@@ -196,13 +196,18 @@ impl Sim<'_> {
                 self.request(t, k, F::Assign, Stage::Assign { keys: keys.clone() }, body);
             }
             Planned::Send { key, value } => {
+                // spec: kafka.md 3.4 — the value is the key's counter; `--payloads` says
+                // how it is written.
+                let text = self.options.payloads.text(&key, value);
+                let msg = Payload::parse(&text)
+                    .expect("every payload is JSON (proven by payloads' tests)");
+                let value = client::val(&text);
                 let op_value = OpValue::Send {
                     key: key.clone(),
-                    value: crate::history::Val::Int(value as i64),
+                    value: value.clone(),
                     offset: None,
                 };
                 self.record(t, OpType::Invoke, F::Send, op_value, None, is_final);
-                let msg = Payload::parse(&value.to_string()).expect("an integer is JSON");
                 let stage = Stage::Send {
                     key: key.clone(),
                     value,
@@ -217,6 +222,7 @@ impl Sim<'_> {
                 let value = OpValue::Poll {
                     msgs: None,
                     committed: None,
+                    commit_unacknowledged: None,
                 };
                 self.record(t, OpType::Invoke, F::Poll, value, None, is_final);
                 let offsets = self.positions(t);

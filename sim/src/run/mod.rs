@@ -216,7 +216,7 @@ impl<'a> Sim<'a> {
         let nodes = node_ids
             .iter()
             .map(|_| NodeSlot {
-                server: factory(node_config(&mut seed_rng)),
+                server: factory(node_config(&mut seed_rng, options)),
                 muted: false,
                 up: true,
                 timer: None,
@@ -367,11 +367,17 @@ impl<'a> Sim<'a> {
     }
 }
 
-/// A node's config, its seed drawn from the run's seed stream.
-fn node_config(seeds: &mut Rng) -> Config {
+/// A node's config: its seed drawn from the run's seed stream, its poll budgets from the
+/// options (the node's defaults where they set none).
+// The spread sets nothing today, but keeps any field core adds later at its default.
+#[allow(clippy::needless_update)]
+fn node_config(seeds: &mut Rng, options: &Options) -> Config {
+    let default = Config::default();
     Config {
         seed: seeds.next_u64(),
-        ..Config::default()
+        poll_msgs_max: options.poll_msgs_max.unwrap_or(default.poll_msgs_max),
+        poll_bytes_max: options.poll_bytes_max.unwrap_or(default.poll_bytes_max),
+        ..default
     }
 }
 

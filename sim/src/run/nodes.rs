@@ -280,7 +280,7 @@ impl Sim<'_> {
 
     pub(super) fn restart(&mut self, i: usize) {
         let now = self.now();
-        let config = node_config(&mut self.seed_rng);
+        let config = node_config(&mut self.seed_rng, self.options);
         self.nodes[i].server = (self.factory)(config);
         self.nodes[i].up = true;
         self.nodes[i].muted = false;

@@ -40,12 +40,19 @@ impl Sim<'_> {
         match stage {
             Stage::Send { key, value } => OpValue::Send {
                 key: key.clone(),
-                value: crate::history::Val::Int(*value as i64),
+                value: value.clone(),
                 offset: None,
             },
-            Stage::Poll | Stage::Commit { .. } => OpValue::Poll {
+            Stage::Poll => OpValue::Poll {
                 msgs: None,
                 committed: None,
+                commit_unacknowledged: None,
+            },
+            // The commit was sent: it may have taken effect even though the op failed.
+            Stage::Commit { commit, .. } => OpValue::Poll {
+                msgs: None,
+                committed: None,
+                commit_unacknowledged: Some(commit.clone()),
             },
             Stage::Assign { keys } => OpValue::Assign {
                 keys: keys.clone(),
@@ -147,7 +154,7 @@ impl Sim<'_> {
                 self.generator.on_send_ok(&key, offset.0);
                 let value = OpValue::Send {
                     key,
-                    value: crate::history::Val::Int(value as i64),
+                    value,
                     offset: Some(offset.0),
                 };
                 self.complete(t, OpType::Ok, value, None);
@@ -216,6 +223,7 @@ impl Sim<'_> {
         let value = OpValue::Poll {
             msgs: Some(msgs),
             committed,
+            commit_unacknowledged: None,
         };
         self.complete(t, OpType::Ok, value, None);
     }

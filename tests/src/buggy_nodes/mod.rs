@@ -11,6 +11,8 @@
 //!
 //! These nodes live here, in the test suite, never in the product binary.
 
+mod beyond_jepsen;
+
 use replicator_core::{
     Body, Config, Input, Key, Message, MsgRun, Node, NodeId, Offset, Output, Payload, Timestamp,
 };
