@@ -244,6 +244,14 @@ pub fn summary(options: &Options, outcome: &Outcome, report: &Report) -> String 
     if let Some(failure) = &outcome.failure {
         let _ = writeln!(out, "RUN FAILED: {failure}");
     }
+    let u = crate::quorum::Unavailability::of(h, &options.node_ids());
+    if u.not_ok > 0 {
+        let _ = writeln!(
+            out,
+            "not ok: {} of {} invocations: {} client crashes, {} ({} sends) at nodes cut off from a majority, {} at nodes in touch with one",
+            u.not_ok, u.invocations, u.crashes, u.cut_off, u.cut_off_sends, u.connected
+        );
+    }
     let _ = writeln!(out, "{report}");
     match verdict(options, outcome, report, false) {
         Verdict::Valid => {
@@ -289,6 +297,9 @@ pub fn to_json(options: &Options, outcome: &Outcome, report: &Report) -> serde_j
         .iter()
         .map(|v| json!({"time-us": v.time, "node": v.node.as_str(), "kind": format!("{:?}", v.kind), "detail": v.detail}))
         .collect();
+    let u = crate::quorum::Unavailability::of(h, &options.node_ids());
+    let not_ok = json!({"invocations": u.invocations, "not-ok": u.not_ok, "crashes": u.crashes,
+        "cut-off": u.cut_off, "cut-off-sends": u.cut_off_sends, "connected": u.connected});
     json!({
         "options": options.to_args(),
         "valid": is_valid(outcome, report),
@@ -303,6 +314,7 @@ pub fn to_json(options: &Options, outcome: &Outcome, report: &Report) -> serde_j
             "servers": {"counts": counts(&h.net.servers), "msgs-per-op": per_op(&h.net.servers)},
         },
         "violations": violations,
+        "not-ok": not_ok,
         "virtual-time-us": h.end,
         "main-phase-end-us": h.main_phase_end,
         "events": outcome.events,

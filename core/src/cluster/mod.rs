@@ -101,6 +101,8 @@ pub(crate) struct Cluster {
     progress: Vec<Progress>,
     /// Per node, the link to it (this node's own slot unused).
     links: Vec<Link>,
+    /// Per node, when what it holds for sure last grew, or our term began.
+    moved_at: Vec<Timestamp>,
     sends: Sends,
     /// Other nodes' forwards to pass on to our leader.
     relay_forwards: Vec<Forward>,
@@ -166,6 +168,7 @@ impl Cluster {
             election: Election::new(first),
             progress: vec![Progress::default(); n],
             links: (0..n).map(|_| Link::default()).collect(),
+            moved_at: vec![now; n],
             sends: Sends::default(),
             relay_forwards: Vec::new(),
             relay_facts: false,
@@ -288,8 +291,36 @@ impl Cluster {
         }
     }
 
+    /// Takes news of node `i`'s progress; true if it changed what we know. Notes when
+    /// what `i` holds for sure grew, which tells whether it is starved (see `outbox`).
+    fn learn(&mut self, i: usize, news: Progress, now: Timestamp) -> bool {
+        let before = self.confirmed(i);
+        let changed = self.progress[i].merge(news);
+        if self.confirmed(i) > before {
+            self.moved_at[i] = now;
+        }
+        changed
+    }
+
+    /// What node `i` holds of the current leader's log for sure: its match in this term,
+    /// or its commit.
+    fn confirmed(&self, i: usize) -> LogIndex {
+        let Progress {
+            term,
+            matched,
+            commit,
+            ..
+        } = self.progress[i];
+        if term == self.election.term {
+            matched.max(commit)
+        } else {
+            commit
+        }
+    }
+
     /// Enters a later term as a follower.
     fn adopt_term(&mut self, term: Term, now: Timestamp) {
+        self.moved_at.iter_mut().for_each(|t| *t = now);
         self.election.adopt(term);
         self.progress[self.me] = Progress {
             term,
@@ -416,12 +447,16 @@ impl Cluster {
                 }
                 continue;
             }
-            let changed = self.progress[i].merge(Progress {
-                term: fact.term,
-                matched: fact.matched,
-                commit: fact.commit,
-                hb: fact.hb,
-            });
+            let changed = self.learn(
+                i,
+                Progress {
+                    term: fact.term,
+                    matched: fact.matched,
+                    commit: fact.commit,
+                    hb: fact.hb,
+                },
+                now,
+            );
             if changed && Some(from) != leader_is && Some(i) != leader_is {
                 self.relay_facts = true;
             }
@@ -507,8 +542,8 @@ impl Cluster {
                             hb: 0,
                         };
                         self.progress[self.me].merge(fact);
-                        self.progress[l].merge(fact);
-                        self.progress[from].merge(fact);
+                        self.learn(l, fact, now);
+                        self.learn(from, fact, now);
                     }
                     Err(refusal) => self.log(
                         out,
