@@ -161,6 +161,8 @@ pub struct Unavailability {
     pub cut_off_sends: u64,
     /// The rest: operations invoked at a node in touch with a majority.
     pub connected: u64,
+    /// Sends invoked at a node in touch with a majority, whatever their outcome.
+    pub sends_in_majority: u64,
 }
 
 impl Unavailability {
@@ -173,6 +175,9 @@ impl Unavailability {
             if op.ty == OpType::Invoke {
                 u.invocations += 1;
                 let in_majority = timeline.in_majority(op.node.as_str(), op.time);
+                if in_majority && op.f == F::Send {
+                    u.sends_in_majority += 1;
+                }
                 invoked.insert(op.process, (op.time, in_majority));
                 continue;
             }

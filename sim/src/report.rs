@@ -27,9 +27,10 @@ pub enum Verdict {
     /// Valid under Maelstrom's rules (and ours, when asked).
     Valid,
     /// Invalid only because no send could be acknowledged: at no point of the main phase
-    /// could a majority of the servers reach each other for [`quorum_window_us`]
-    /// (see [`crate::quorum`]). The run says nothing about the node; Maelstrom would
-    /// still call it invalid (`:stats`).
+    /// could a majority of the servers reach each other for [`quorum_window_us`], or
+    /// every send was invoked at a node cut off from the majority (see
+    /// [`crate::quorum`]). The run says nothing about the node; Maelstrom would still
+    /// call it invalid (`:stats`).
     NoQuorum {
         /// The longest stretch during which a majority could reach each other.
         longest_us: Micros,
@@ -73,9 +74,11 @@ pub fn verdict(options: &Options, outcome: &Outcome, report: &Report, strict: bo
             .iter()
             .all(|name| *name == names::EMPTY_TRANSACTION_GRAPH);
     if only_no_send {
-        let longest_us =
-            crate::quorum::longest_majority_window(&outcome.history, &options.node_ids());
-        if longest_us < quorum_window_us(options) {
+        let nodes = options.node_ids();
+        let longest_us = crate::quorum::longest_majority_window(&outcome.history, &nodes);
+        let sends_in_majority =
+            crate::quorum::Unavailability::of(&outcome.history, &nodes).sends_in_majority;
+        if longest_us < quorum_window_us(options) || sends_in_majority == 0 {
             return Verdict::NoQuorum { longest_us };
         }
     }
@@ -265,7 +268,7 @@ pub fn summary(options: &Options, outcome: &Outcome, report: &Report) -> String 
         Verdict::NoQuorum { longest_us } => {
             let _ = writeln!(
                 out,
-                "NO QUORUM: no majority of the servers could reach each other for more than {} of the main phase, so no send could be acknowledged by a majority; Maelstrom calls this invalid, but it says nothing about the node",
+                "NO QUORUM: no send could be acknowledged by a majority (the longest stretch in which a majority of the servers could reach each other was {}, or every send went to a node cut off from it); Maelstrom calls this invalid, but it says nothing about the node",
                 trace::time(longest_us)
             );
         }

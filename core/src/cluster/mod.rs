@@ -125,6 +125,8 @@ pub(crate) struct Cluster {
     /// When the node started: it cannot call itself cut off before it has had time to
     /// hear its peers.
     started: Timestamp,
+    /// When this node last asked for (pre-)votes.
+    asked_at: Timestamp,
     /// The pre-vote this node granted last, `(term, claim, when)`: for an election
     /// timeout it grants no other candidate's for that term unless the claim is better
     /// (its own pre-vote counts).
@@ -178,6 +180,7 @@ impl Cluster {
             answer_at: None,
             relayed: BTreeSet::new(),
             started: now,
+            asked_at: now,
             pre_promise: None,
             backoff: 0,
             deadline: Some(first),
@@ -756,16 +759,32 @@ impl Cluster {
             Reverse(self.me),
         );
         self.pre_promise = Some((term, claim, now));
+        self.ask_for_votes(now, out);
+    }
+
+    /// Sends our (pre-)vote request to every peer that has not granted it. Asked again
+    /// every heartbeat interval while the election lasts: a lost request or grant would
+    /// otherwise cost a whole election timeout (voters answer a repeated request alike).
+    fn ask_for_votes(&mut self, now: Timestamp, out: &mut Vec<Output>) {
+        let pre = self.election.role == Role::PreCandidate;
+        let term = if pre {
+            Term(self.election.term.0 + 1)
+        } else {
+            self.election.term
+        };
         let vote = Vote {
             term,
             candidate: self.ids[self.me].clone(),
             last_index: self.journal.last(),
             last_term: self.journal.last_term(),
-            pre: true,
+            pre,
             relayed: false,
         };
+        self.asked_at = now;
         for p in self.peers() {
-            self.send(p, Body::Vote(vote.clone()), out);
+            if !self.election.grants.contains(&p) {
+                self.send(p, Body::Vote(vote.clone()), out);
+            }
         }
     }
 
@@ -777,17 +796,7 @@ impl Cluster {
         self.election.voted_for = Some(self.me);
         self.election.grants = BTreeSet::from([self.me]);
         self.log(out, format!("stands for election in term {term}"));
-        let vote = Vote {
-            term,
-            candidate: self.ids[self.me].clone(),
-            last_index: self.journal.last(),
-            last_term: self.journal.last_term(),
-            pre: false,
-            relayed: false,
-        };
-        for p in self.peers() {
-            self.send(p, Body::Vote(vote.clone()), out);
-        }
+        self.ask_for_votes(now, out);
     }
 
     /// Leads the current term: a no-op first, so that what earlier terms left commits
@@ -839,6 +848,10 @@ impl Cluster {
             }
         } else if now >= self.election.timeout_at {
             self.pre_vote(now, out);
+        } else if matches!(self.election.role, Role::PreCandidate | Role::Candidate)
+            && now >= self.asked_at.add_micros(self.timing.heartbeat_us)
+        {
+            self.ask_for_votes(now, out);
         }
         if self.has_live_leader(now) {
             while let Some(request) = self.sends.held.pop_front() {

@@ -344,6 +344,9 @@ impl Cluster {
         } else {
             soonest.at(now, self.election.timeout_at);
         }
+        if matches!(self.election.role, Role::PreCandidate | Role::Candidate) {
+            soonest.at(now, self.asked_at.add_micros(timing.heartbeat_us));
+        }
         if self.election.role == Role::Follower && self.election.leader.is_some() {
             for wait in [timing.suspect_us, timing.election_us] {
                 if let Some(t) = self.election.hb_at {
