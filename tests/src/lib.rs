@@ -6,6 +6,10 @@ mod bin_path;
 #[cfg(test)]
 mod buggy_nodes;
 #[cfg(test)]
+mod regressions;
+#[cfg(test)]
+mod scenarios;
+#[cfg(test)]
 mod sim_runner;
 #[cfg(test)]
 mod sim_snapshots;
