@@ -27,7 +27,7 @@ pub enum Verdict {
     /// Valid under Maelstrom's rules (and ours, when asked).
     Valid,
     /// Invalid only because no send could be acknowledged: at no point of the main phase
-    /// could a majority of the servers reach each other for [`QUORUM_WINDOW_MIN_US`]
+    /// could a majority of the servers reach each other for [`quorum_window_us`]
     /// (see [`crate::quorum`]). The run says nothing about the node; Maelstrom would
     /// still call it invalid (`:stats`).
     NoQuorum {
@@ -39,10 +39,22 @@ pub enum Verdict {
 }
 
 /// How long a majority must be able to talk before a cluster that acknowledges sends
-/// only with a majority can be expected to acknowledge one: a new election after a heal
-/// takes up to one and a half election timeouts (0.75 s with the node's defaults), and a
-/// send then commits within a batching window or two.
+/// only with a majority can be expected to acknowledge one, on a network without
+/// latency: a new election after a heal takes up to two election timeouts (1 s with the
+/// node's defaults), and a send then commits within a batching window or two. Latency
+/// adds [`QUORUM_WINDOW_DELAYS`] mean one-way delays (see [`quorum_window_us`]).
 pub const QUORUM_WINDOW_MIN_US: Micros = 1_000_000;
+
+/// One-way delays a majority-ack cluster needs beyond [`QUORUM_WINDOW_MIN_US`]: two round
+/// trips to elect (pre-vote, vote), one for the followers to hear of the leader, two for
+/// a send to be forwarded, replicated and acknowledged, with room for the tail of an
+/// exponential latency.
+pub const QUORUM_WINDOW_DELAYS: u64 = 10;
+
+/// The quorum window [`verdict`] requires for `options`.
+pub fn quorum_window_us(options: &Options) -> Micros {
+    QUORUM_WINDOW_MIN_US + QUORUM_WINDOW_DELAYS * options.latency_ms * 1_000
+}
 
 /// The verdict on a run: [`is_valid`] (and with `strict`, our stricter checks), except
 /// that a run invalid only for want of an `:ok` send, in which no majority could talk
@@ -63,7 +75,7 @@ pub fn verdict(options: &Options, outcome: &Outcome, report: &Report, strict: bo
     if only_no_send {
         let longest_us =
             crate::quorum::longest_majority_window(&outcome.history, &options.node_ids());
-        if longest_us < QUORUM_WINDOW_MIN_US {
+        if longest_us < quorum_window_us(options) {
             return Verdict::NoQuorum { longest_us };
         }
     }

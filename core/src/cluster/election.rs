@@ -48,8 +48,9 @@ pub(crate) struct Election {
     pub(crate) grants: BTreeSet<usize>,
     /// The leader's heartbeat count: the highest seen in `term`, or the leader's own.
     pub(crate) hb: u64,
-    /// When `hb` last grew, or `leader` became known.
-    pub(crate) hb_at: Timestamp,
+    /// When `hb` last grew in this term (for a leader, when it last beat); `None` until a
+    /// heartbeat of this term is heard.
+    pub(crate) hb_at: Option<Timestamp>,
     /// A non-leader starts a pre-vote at this time.
     pub(crate) timeout_at: Timestamp,
     /// The leader raises `hb` at this time.
@@ -69,7 +70,7 @@ impl Election {
             voted_for: None,
             grants: BTreeSet::new(),
             hb: 0,
-            hb_at: Timestamp::ZERO,
+            hb_at: None,
             timeout_at,
             next_hb_at: Timestamp::ZERO,
             leader_since: Timestamp::ZERO,
@@ -85,7 +86,7 @@ impl Election {
     pub(crate) fn has_live_leader(&self, now: Timestamp, lease_us: u64) -> bool {
         match self.role {
             Role::Leader => true,
-            _ => self.leader.is_some() && now < self.hb_at.add_micros(lease_us),
+            _ => self.leader.is_some() && self.hb_at.is_some_and(|t| now < t.add_micros(lease_us)),
         }
     }
 
@@ -98,15 +99,17 @@ impl Election {
         self.voted_for = None;
         self.grants.clear();
         self.hb = 0;
+        self.hb_at = None;
         self.issued.clear();
     }
 
-    /// Learns that `leader` leads the current term.
-    pub(crate) fn follow(&mut self, leader: usize, now: Timestamp) {
+    /// Learns that `leader` leads the current term. Knowing its name says nothing of
+    /// whether it lives (a claim can outlive a leader that stepped down): only a rising
+    /// heartbeat count does, see [`Election::heard`].
+    pub(crate) fn follow(&mut self, leader: usize) {
         self.role = Role::Follower;
         self.leader = Some(leader);
         self.grants.clear();
-        self.hb_at = now;
     }
 
     /// Takes a heartbeat count from the current term's leader; true if it was news.
@@ -115,7 +118,7 @@ impl Election {
             return false;
         }
         self.hb = hb;
-        self.hb_at = now;
+        self.hb_at = Some(now);
         true
     }
 
@@ -126,7 +129,7 @@ impl Election {
         self.grants.clear();
         self.leader_since = now;
         self.hb = 1;
-        self.hb_at = now;
+        self.hb_at = Some(now);
         self.issued.clear();
         self.issued.push_back((1, now));
         self.next_hb_at = now.add_micros(heartbeat_us);
@@ -136,7 +139,7 @@ impl Election {
     /// more than `keep_us` ago.
     pub(crate) fn beat(&mut self, now: Timestamp, heartbeat_us: u64, keep_us: u64) {
         self.hb += 1;
-        self.hb_at = now;
+        self.hb_at = Some(now);
         self.issued.push_back((self.hb, now));
         while self
             .issued
@@ -223,7 +226,11 @@ mod tests {
 
         let mut f = Election::new(ms(500));
         f.adopt(Term(1));
-        f.follow(0, ms(10));
+        f.follow(0);
+        assert!(
+            !f.has_live_leader(ms(10), 500_000),
+            "a name is no heartbeat"
+        );
         assert!(f.heard(3, ms(20)));
         assert!(!f.heard(2, ms(30)), "a reordered, older count is no news");
         assert!(f.has_live_leader(ms(519), 500_000));

@@ -46,6 +46,8 @@ pub(crate) struct Link {
     inflight: VecDeque<(u64, u64)>,
     /// The peer hears no leader: pass leader news on to it until then.
     pub(crate) relay_until: Option<Timestamp>,
+    /// When any message last came from the peer.
+    pub(crate) heard_at: Option<Timestamp>,
 }
 
 impl Link {

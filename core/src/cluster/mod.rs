@@ -45,7 +45,16 @@ use election::{Election, Role, majority};
 use journal::Journal;
 use links::Link;
 use sends::{Request, Sends};
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// Elections in a row that lengthen the timeout: at most `2^BACKOFF_MAX` times.
+const BACKOFF_MAX: u32 = 3;
+
+/// A candidate's claim to lead, in the order pre-votes prefer: the later last term, then
+/// the longer log, then the lower node index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Claim(Term, LogIndex, Reverse<usize>);
 
 /// What this node knows of one node's progress (see [`crate::protocol::Fact`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -102,13 +111,25 @@ pub(crate) struct Cluster {
     echo_seen_by_leader: u64,
     /// When a packet last came straight from the leader of our term.
     leader_packet_at: Option<Timestamp>,
+    /// When our copy of the leader's log last grew (or our term changed): a follower
+    /// whose log stands still while the leader's is known to be longer is starved, and
+    /// asks its peers to relay.
+    grew_at: Timestamp,
     /// A follower answers the leader's latest packet at this time (see `outbox`).
     answer_at: Option<Timestamp>,
     /// Election messages already passed on, each at most once:
     /// `(term, is_reply, pre, from, candidate)`.
     relayed: BTreeSet<(Term, bool, bool, usize, usize)>,
-    /// Since when there has been no live leader, if there is none.
-    leaderless_since: Option<Timestamp>,
+    /// When the node started: it cannot call itself cut off before it has had time to
+    /// hear its peers.
+    started: Timestamp,
+    /// The pre-vote this node granted last, `(term, claim, when)`: for an election
+    /// timeout it grants no other candidate's for that term unless the claim is better
+    /// (its own pre-vote counts).
+    pre_promise: Option<(Term, Claim, Timestamp)>,
+    /// Elections in a row that this node stood in after winning its pre-vote, yet that
+    /// produced no leader: they lengthen the next timeout (see `random_timeout`).
+    backoff: u32,
     /// When the node next wants a tick.
     deadline: Option<Timestamp>,
 }
@@ -150,9 +171,12 @@ impl Cluster {
             relay_facts: false,
             echo_seen_by_leader: 0,
             leader_packet_at: None,
+            grew_at: now,
             answer_at: None,
             relayed: BTreeSet::new(),
-            leaderless_since: Some(now),
+            started: now,
+            pre_promise: None,
+            backoff: 0,
             deadline: Some(first),
         }
     }
@@ -191,9 +215,36 @@ impl Cluster {
         (0..self.ids.len()).filter(move |&i| i != me)
     }
 
+    /// When to stand for election if nothing is heard of a leader: uniformly within
+    /// `[E, 2E)` of now, Raft's rule, where `E` doubles with every election this node
+    /// stood in (having won its pre-vote) without a leader emerging, up to 8 times the
+    /// configured timeout. The spread
+    /// must exceed an election's two round trips (pre-vote, vote) for one candidate to
+    /// finish before another starts, and a round trip is not known in advance: backing
+    /// off finds one that works on any network, and a leader's first word resets it.
     fn random_timeout(&mut self, now: Timestamp) -> Timestamp {
-        let e = self.timing.election_us;
-        now.add_micros(e + self.rng.below(e / 2))
+        let e = self.timing.election_us << self.backoff.min(BACKOFF_MAX);
+        now.add_micros(e + self.rng.below(e))
+    }
+
+    /// Whether this node is cut off: it has no live leader and has not heard from a
+    /// majority (itself included) within the election timeout. A cut-off node answers
+    /// sends at once, since none can be acknowledged; a node in touch with a majority
+    /// keeps them while an election may still give it a leader.
+    fn is_cut_off(&self, now: Timestamp) -> bool {
+        let window = self.timing.election_us;
+        if self.has_live_leader(now) || now < self.started.add_micros(window) {
+            return false;
+        }
+        let heard = self
+            .peers()
+            .filter(|&p| {
+                self.links[p]
+                    .heard_at
+                    .is_some_and(|t| now < t.add_micros(window))
+            })
+            .count();
+        heard + 1 < self.majority()
     }
 
     fn has_live_leader(&self, now: Timestamp) -> bool {
@@ -249,6 +300,7 @@ impl Cluster {
         self.echo_seen_by_leader = 0;
         self.leader_packet_at = None;
         self.answer_at = None;
+        self.grew_at = now;
         self.election.timeout_at = self.random_timeout(now);
         self.relayed.retain(|&(t, ..)| t >= term);
     }
@@ -264,6 +316,7 @@ impl Cluster {
         msg_id: MsgId,
         key: Key,
         msg: Payload,
+        out: &mut Vec<Output>,
     ) {
         let request = Request {
             client,
@@ -274,9 +327,21 @@ impl Cluster {
         };
         if self.has_live_leader(now) {
             self.pass_on(request, now);
+        } else if self.is_cut_off(now) {
+            self.refuse(&request, out);
         } else {
             self.sends.held.push_back(request);
         }
+    }
+
+    /// Answers a send that went nowhere with the definite error 11.
+    fn refuse(&self, request: &Request, out: &mut Vec<Output>) {
+        let body = error(
+            request.msg_id,
+            ErrorCode::TEMPORARILY_UNAVAILABLE,
+            "no leader is reachable; the message was not stored",
+        );
+        self.reply(request, body, out);
     }
 
     /// Numbers a send and appends it (leader) or queues it for the leader.
@@ -330,6 +395,7 @@ impl Cluster {
             relay_me,
         } = sync;
         self.links[from].received(seq, got);
+        self.links[from].heard_at = Some(now);
         for (key, offset) in &raised {
             offsets.raise(key, *offset);
         }
@@ -400,8 +466,7 @@ impl Cluster {
                 }
                 Some(_) => {}
                 None => {
-                    self.election.follow(l, now);
-                    self.election.timeout_at = self.random_timeout(now);
+                    self.election.follow(l);
                     self.log(out, format!("follows {} in term {term}", self.ids[l]));
                     // Whatever was outstanding goes to the new leader at once.
                     for o in self.sends.outstanding.values_mut() {
@@ -421,6 +486,7 @@ impl Cluster {
                 }
             }
             if self.election.heard(hb, now) {
+                self.backoff = 0;
                 self.election.timeout_at = self.random_timeout(now);
                 self.progress[self.me].hb = hb;
             }
@@ -431,6 +497,9 @@ impl Cluster {
                     .accept(append.prev, append.prev_term, append.entries, term)
                 {
                     Ok(accepted) => {
+                        if accepted.matched > self.verified() {
+                            self.grew_at = now;
+                        }
                         let fact = Progress {
                             term,
                             matched: accepted.matched,
@@ -474,6 +543,7 @@ impl Cluster {
         vote: Vote,
         out: &mut Vec<Output>,
     ) {
+        self.links[from].heard_at = Some(now);
         let Some(&candidate) = self.index.get(&vote.candidate) else {
             self.log(
                 out,
@@ -507,7 +577,27 @@ impl Cluster {
         let up_to_date =
             (vote.last_term, vote.last_index) >= (self.journal.last_term(), self.journal.last());
         let granted = if vote.pre {
-            !live && vote.term > self.election.term && up_to_date
+            // One candidate's pre-vote per term, first come, within an election timeout:
+            // pre-votes bind nobody, so without this every node that times out at about
+            // the same moment wins its pre-vote and the real vote splits.
+            // A promise yields to a better claim (a longer log, or as long a log and a
+            // lower id), so that of the candidates of one moment the best one wins
+            // whenever it asks, and a pre-candidate that yields stops its own candidacy.
+            let theirs = Claim(vote.last_term, vote.last_index, Reverse(candidate));
+            let promised = self.pre_promise.is_some_and(|(term, claim, at)| {
+                term == vote.term
+                    && claim.2.0 != candidate
+                    && now < at.add_micros(self.timing.election_us)
+                    && theirs <= claim
+            });
+            let granted = !live && !promised && vote.term > self.election.term && up_to_date;
+            if granted {
+                self.pre_promise = Some((vote.term, theirs, now));
+                if self.election.role == Role::PreCandidate {
+                    self.election.step_down();
+                }
+            }
+            granted
         } else {
             if live {
                 false
@@ -556,6 +646,7 @@ impl Cluster {
         reply: VoteReply,
         out: &mut Vec<Output>,
     ) {
+        self.links[from].heard_at = Some(now);
         let (Some(&voter), Some(&candidate)) = (
             self.index.get(&reply.voter),
             self.index.get(&reply.candidate),
@@ -613,12 +704,25 @@ impl Cluster {
 
     /// Asks every peer whether it would vote for us in the next term.
     fn pre_vote(&mut self, now: Timestamp, out: &mut Vec<Output>) {
-        self.election.role = Role::PreCandidate;
         self.election.leader = None;
         self.election.grants = BTreeSet::from([self.me]);
+        // A candidate that won its pre-vote, so reaches a majority, and still timed out
+        // met a rival or a slow network: it waits longer next time. A node that could
+        // not win a pre-vote is only cut off, and keeps its pace.
+        if self.election.role == Role::Candidate {
+            self.backoff += 1;
+        }
+        self.election.role = Role::PreCandidate;
         self.election.timeout_at = self.random_timeout(now);
+        let term = Term(self.election.term.0 + 1);
+        let claim = Claim(
+            self.journal.last_term(),
+            self.journal.last(),
+            Reverse(self.me),
+        );
+        self.pre_promise = Some((term, claim, now));
         let vote = Vote {
-            term: Term(self.election.term.0 + 1),
+            term,
             candidate: self.ids[self.me].clone(),
             last_index: self.journal.last(),
             last_term: self.journal.last_term(),
@@ -655,6 +759,7 @@ impl Cluster {
     /// with it (Raft §5.4.2), then every send of our own clients that is not in the log.
     fn lead(&mut self, now: Timestamp, out: &mut Vec<Output>) {
         self.election.lead(self.me, now, self.timing.heartbeat_us);
+        self.backoff = 0;
         self.log(out, format!("leads term {}", self.election.term));
         self.journal.append(Entry::Noop {
             term: self.election.term,
@@ -700,14 +805,10 @@ impl Cluster {
         } else if now >= self.election.timeout_at {
             self.pre_vote(now, out);
         }
-        let live = self.has_live_leader(now);
-        if live {
-            self.leaderless_since = None;
+        if self.has_live_leader(now) {
             while let Some(request) = self.sends.held.pop_front() {
                 self.pass_on(request, now);
             }
-        } else if self.leaderless_since.is_none() {
-            self.leaderless_since = Some(now);
         }
         self.advance_commit(logs, out);
         self.expire_sends(now, out);
@@ -718,7 +819,9 @@ impl Cluster {
     /// that the majority can elect one it hears (Raft's check-quorum).
     fn check_quorum(&mut self, now: Timestamp, out: &mut Vec<Output>) {
         let window = self.timing.election_us;
-        if now < self.election.leader_since.add_micros(window) {
+        // Followers learn of a new leader through its first packets, relayed perhaps,
+        // and answer: give them two timeouts before the first count.
+        if now < self.election.leader_since.add_micros(2 * window) {
             return;
         }
         let term = self.election.term;
@@ -800,25 +903,19 @@ impl Cluster {
         }
     }
 
-    /// Answers sends that waited too long: held ones with the definite 11 (they went
-    /// nowhere), outstanding ones with the indefinite 13. Outstanding sends are kept and
-    /// retried: they may still commit, and must not commit twice.
+    /// Answers sends that waited too long, or at once when this node is cut off: held
+    /// ones with the definite 11 (they went nowhere), outstanding ones with the
+    /// indefinite 13. Outstanding sends are kept and retried: they may still commit, and
+    /// must not commit twice.
     fn expire_sends(&mut self, now: Timestamp, out: &mut Vec<Output>) {
+        let cut_off = self.is_cut_off(now);
         while let Some(request) = self.sends.held.front() {
-            if now < request.received.add_micros(self.timing.hold_us) {
+            if !cut_off && now < request.received.add_micros(self.timing.hold_us) {
                 break;
             }
             let request = self.sends.held.pop_front().expect("front exists");
-            let body = error(
-                request.msg_id,
-                ErrorCode::TEMPORARILY_UNAVAILABLE,
-                "no leader is reachable; the message was not stored",
-            );
-            self.reply(&request, body, out);
+            self.refuse(&request, out);
         }
-        let cut_off = self
-            .leaderless_since
-            .is_some_and(|s| now >= s.add_micros(self.timing.giveup_us));
         let deadline = self.timing.send_deadline_us;
         let mut answers = Vec::new();
         for o in self.sends.outstanding.values_mut() {

@@ -10,7 +10,9 @@
 //!   heard lately (*unheard*), talks to every peer, and a deaf one asks them to relay;
 //! - a follower asked to relay, while it hears the leader itself, passes leader news
 //!   (entries, commit, heartbeat) to the asker, building entries from its own copy of
-//!   the leader's log.
+//!   the leader's log;
+//! - a node with no live leader probes every peer every half election timeout, so that
+//!   it knows whether it can still reach a majority.
 //!
 //! A link carries at most one packet per batching window, and only when there is news
 //! for it; a leader's heartbeat count rises every heartbeat interval, which makes news,
@@ -48,20 +50,8 @@ const ENTRIES_MAX: usize = 4096;
 /// About the most payload bytes one packet carries (the first entry always fits).
 const ENTRY_BYTES_MAX: usize = 256 * 1024;
 /// A follower whose leader's last word on its heartbeat echo is this many heartbeats
-/// behind what it has echoed is *unheard*.
-const UNHEARD_HEARTBEATS: u64 = 3;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
-    /// We lead; the peer follows.
-    Lead,
-    /// The peer leads us.
-    ToLeader,
-    /// We follow but the link to the leader is in doubt: we tell everyone.
-    Broadcast,
-    /// The peer asked us to pass on what we hear from the leader.
-    Relay,
-}
+/// behind what it has echoed is *unheard*: more than a round trip at 100 ms latency.
+const UNHEARD_HEARTBEATS: u64 = 5;
 
 /// Whether our fact `now` tells the leader something it needs from `sent`: a new term,
 /// match (an acknowledgement) or heartbeat echo. A new commit index alone does not: the
@@ -149,7 +139,20 @@ impl Cluster {
         let leader = self.election.leader;
         let live = self.has_live_leader(now);
         let following = role == Role::Follower && leader.is_some();
-        let deaf = following && now >= self.election.hb_at.add_micros(timing.suspect_us);
+        // Deaf: no fresh heartbeat, or a log that stands still while the leader's is
+        // known to be longer (heartbeats may reach us through peers that do not pass on
+        // entries).
+        let starved = leader.is_some_and(|l| {
+            self.progress[l].term == self.election.term
+                && self.progress[l].matched > self.verified()
+                && now >= self.grew_at.add_micros(timing.suspect_us)
+        });
+        let deaf = following
+            && (starved
+                || self
+                    .election
+                    .hb_at
+                    .is_none_or(|t| now >= t.add_micros(timing.suspect_us)));
         let unheard =
             following && self.election.hb >= self.echo_seen_by_leader + UNHEARD_HEARTBEATS;
         let broadcast = deaf || unheard;
@@ -187,17 +190,17 @@ impl Cluster {
         let mut leader_told = false;
 
         for peer in self.peers() {
-            let mode = if role == Role::Leader {
-                Mode::Lead
-            } else if following && Some(peer) == leader {
-                Mode::ToLeader
-            } else if following && broadcast {
-                Mode::Broadcast
-            } else if live && self.links[peer].relay_until.is_some_and(|t| now < t) {
-                Mode::Relay
-            } else {
+            // What we are to this peer; a packet carries what each part calls for.
+            let lead = role == Role::Leader;
+            let to_leader = following && Some(peer) == leader;
+            let relay = !lead && live && self.links[peer].relay_until.is_some_and(|t| now < t);
+            let tells_all = following && broadcast && !to_leader;
+            let probe = !live;
+            if !(lead || to_leader || relay || tells_all || probe) {
                 continue;
-            };
+            }
+            let gives_log = lead || relay;
+            let reports = to_leader || tells_all;
             let link = &self.links[peer];
             let offsets_due = offsets.version() > link.offsets_sent
                 || (offsets.version() > link.offsets_acked
@@ -209,48 +212,47 @@ impl Cluster {
             {
                 soonest.at(now, t.add_micros(timing.resend_us));
             }
-            let entries_from = match mode {
-                Mode::Lead | Mode::Relay => self.entries_from(peer, now),
-                Mode::ToLeader | Mode::Broadcast => None,
+            let entries_from = if gives_log {
+                self.entries_from(peer, now)
+            } else {
+                None
             };
-            if matches!(mode, Mode::Lead | Mode::Relay) && link.sent_upto > self.confirmed(peer) {
+            if gives_log && link.sent_upto > self.confirmed(peer) {
                 soonest.at(now, link.sent_upto_at.add_micros(timing.resend_us));
             }
-            let news = match mode {
-                Mode::Lead | Mode::Relay => {
-                    entries_from.is_some()
-                        || (commit_news && self.journal.commit() > link.sent_commit)
-                        || self.election.hb > link.sent_hb
-                        || offsets_due
-                }
-                Mode::ToLeader => {
-                    !forwards.is_empty()
-                        || !self.relay_forwards.is_empty()
-                        || self.relay_facts
-                        || acknowledges(self.self_fact(), link.sent_fact)
-                        || offsets_due
-                }
-                Mode::Broadcast => {
-                    let keepalive = link
-                        .last_sent
-                        .is_none_or(|t| now >= t.add_micros(timing.suspect_us));
-                    if let Some(t) = link.last_sent {
-                        soonest.at(now, t.add_micros(timing.suspect_us));
-                    }
-                    !forwards.is_empty()
-                        || self.self_fact() != link.sent_fact
-                        || offsets_due
-                        || keepalive
-                }
+            // A link that only keeps in touch sends this often.
+            let keepalive_us = if tells_all {
+                timing.suspect_us
+            } else {
+                timing.election_us / 2
             };
+            let keepalive = (tells_all || probe)
+                && link
+                    .last_sent
+                    .is_none_or(|t| now >= t.add_micros(keepalive_us));
+            if (tells_all || probe)
+                && let Some(t) = link.last_sent
+            {
+                soonest.at(now, t.add_micros(keepalive_us));
+            }
+            let news = offsets_due
+                || keepalive
+                || (gives_log
+                    && (entries_from.is_some()
+                        || (commit_news && self.journal.commit() > link.sent_commit)
+                        || self.election.hb > link.sent_hb))
+                || (reports && !forwards.is_empty())
+                || (to_leader
+                    && (!self.relay_forwards.is_empty()
+                        || self.relay_facts
+                        || acknowledges(self.self_fact(), link.sent_fact)))
+                || (tells_all && self.self_fact() != link.sent_fact);
             if !news {
                 continue;
             }
             let got = link.got;
             let mut allowed = link.next_allowed(timing.batch_us);
-            if mode == Mode::ToLeader
-                && let Some(at) = self.leader_packet_at
-            {
+            if to_leader && let Some(at) = self.leader_packet_at {
                 // The leader paces the link: news waits for the answer to its latest
                 // packet, or, if it has fallen quiet, a window and a half.
                 allowed = match self.answer_at {
@@ -277,11 +279,11 @@ impl Cluster {
                 ),
             });
             let mut packet_forwards = Vec::new();
-            if matches!(mode, Mode::ToLeader | Mode::Broadcast) {
+            if reports {
                 packet_forwards.extend(forwards.iter().cloned());
                 forwards_sent |= !forwards.is_empty();
             }
-            if mode == Mode::ToLeader {
+            if to_leader {
                 packet_forwards.append(&mut self.relay_forwards);
                 leader_told = true;
                 self.answer_at = None;
@@ -296,7 +298,7 @@ impl Cluster {
                 append,
                 forwards: packet_forwards,
                 offsets: raises(offsets, link.offsets_acked),
-                relay_me: mode == Mode::Broadcast && deaf,
+                relay_me: tells_all && deaf,
             };
             let fact = self.self_fact();
             let (commit, hb) = (self.journal.commit(), self.election.hb);
@@ -334,9 +336,8 @@ impl Cluster {
         }
         if self.election.role == Role::Follower && self.election.leader.is_some() {
             for wait in [timing.suspect_us, timing.election_us] {
-                let t = self.election.hb_at.add_micros(wait);
-                if t > now {
-                    soonest.at(now, t);
+                if let Some(t) = self.election.hb_at {
+                    soonest.at(now, t.add_micros(wait));
                 }
             }
         }
@@ -346,8 +347,14 @@ impl Cluster {
         let unanswered = self.sends.outstanding.values().filter(|o| !o.answered);
         for o in unanswered {
             soonest.at(now, o.request.received.add_micros(timing.send_deadline_us));
-            if let Some(since) = self.leaderless_since {
-                soonest.at(now, since.add_micros(timing.giveup_us));
+        }
+        if !self.has_live_leader(now) {
+            // The node may find itself cut off when what it last heard grows old.
+            soonest.at(now, self.started.add_micros(timing.election_us));
+            for link in &self.links {
+                if let Some(t) = link.heard_at {
+                    soonest.at(now, t.add_micros(timing.election_us));
+                }
             }
         }
         soonest.0

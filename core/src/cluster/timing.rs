@@ -17,7 +17,8 @@ pub struct Timing {
     /// direction per interval.
     pub heartbeat_us: u64,
     /// The least time without news of the leader before a follower stands for election
-    /// (it waits up to half as long again, at random); also the lease within which a node
+    /// (it waits up to twice as long, at random, and longer after failed elections); also
+    /// the lease within which a node
     /// that heard its leader refuses votes, and the time within which a leader must hear
     /// from a majority to stay leader.
     pub election_us: u64,
@@ -29,15 +30,12 @@ pub struct Timing {
     /// forward not seen in the log within it is retried.
     pub resend_us: u64,
     /// A send that arrives when no leader is known waits at most this long for one, then
-    /// fails with the definite error 11: it was never passed on.
+    /// fails with the definite error 11: it was never passed on. (A node that is cut off
+    /// from a majority does not wait: see `Cluster::is_cut_off`.)
     pub hold_us: u64,
     /// A send passed on to a leader but not committed within this time is answered with
     /// the indefinite error 13, safely within Maelstrom's 5 s client timeout.
     pub send_deadline_us: u64,
-    /// A node that has had no live leader for this long answers its outstanding sends
-    /// with 13 at once rather than at the deadline: it is cut off, and its clients learn
-    /// so quickly.
-    pub giveup_us: u64,
 }
 
 impl Default for Timing {
@@ -48,9 +46,8 @@ impl Default for Timing {
             election_us: 500_000,
             suspect_us: 250_000,
             resend_us: 300_000,
-            hold_us: 500_000,
+            hold_us: 2_000_000,
             send_deadline_us: 4_000_000,
-            giveup_us: 300_000,
         }
     }
 }
@@ -66,7 +63,6 @@ impl Timing {
             ("resend_us", self.resend_us),
             ("hold_us", self.hold_us),
             ("send_deadline_us", self.send_deadline_us),
-            ("giveup_us", self.giveup_us),
         ];
         if let Some((name, _)) = named.iter().find(|(_, v)| *v == 0) {
             return Err(format!("{name} must be positive"));
