@@ -47,6 +47,12 @@ pub fn broken_node() -> &'static Path {
     PATH.get_or_init(|| build(&["-p", "replicator-tests", "--example"], "broken_node"))
 }
 
+/// The example `tso_node` (`tests/examples/tso_node.rs`), built on first use.
+pub fn tso_node() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| build(&["-p", "replicator-tests", "--example"], "tso_node"))
+}
+
 /// Runs `cargo build <how> <name>` and returns the executable Cargo reports for `name`.
 fn build(how: &[&str], bin: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
