@@ -1,126 +1,212 @@
-//! Whether a run gave the cluster a chance: how long, during the main phase, some majority
-//! of the servers could reach each other.
+//! Which servers could reach a majority, when: the network's history (partitions and
+//! node crashes) as a timeline, for two uses.
 //!
-//! A design that acknowledges a send only once a majority holds it (the only kind that
-//! survives losing a minority) cannot acknowledge anything while no majority can talk.
-//! On two nodes every partition shape that does anything cuts the pair apart, and
-//! Maelstrom starts the first partition the moment the main phase starts: a short run
-//! can stay cut for all of it. Maelstrom's `:stats` checker then finds no `:ok` send and
-//! calls the run invalid, whatever the node did. Such a run says nothing about the node,
-//! so the simulator's verdict names it (`no-quorum`) instead of counting it a failure;
-//! `report::verdict` decides when that applies, and only ever for that one reason.
+//! - Whether a run gave the cluster a chance. A design that acknowledges a send only once
+//!   a majority holds it (the only kind that survives losing a minority) cannot
+//!   acknowledge anything while no majority can talk. On two nodes every partition shape
+//!   that does anything cuts the pair apart, and Maelstrom starts the first partition
+//!   the moment the main phase starts: a short run can stay cut for all of it. Maelstrom's
+//!   `:stats` checker then finds no `:ok` send and calls the run invalid, whatever the
+//!   node did. Such a run says nothing about the node, so the simulator's verdict names
+//!   it (`no-quorum`) instead of counting it a failure; [`longest_majority_window`]
+//!   measures the chance, and `report::verdict` decides.
+//! - Where unavailability comes from: an operation whose node could not reach a majority
+//!   when it was invoked could not have been a send that succeeds, whatever the design;
+//!   [`Unavailability`] splits the operations that were not `:ok` accordingly.
 //!
-//! A majority *can reach each other* when the directed graph of working links among
-//! them (a link works unless the receiver drops the sender, spec: kafka.md 6.2) is
-//! strongly connected: every member reaches every other, through members if need be.
-//! A node that is down (the node-crash extension) is in no majority.
+//! A set of nodes *can talk* when the directed graph of working links among them (a link
+//! works unless the receiver drops the sender, spec: kafka.md 6.2) is strongly
+//! connected: every member reaches every other, through members if need be. Strongly
+//! connected components partition the nodes that are up, so at most one component holds
+//! a majority, and a majority can talk exactly when one does. A node that is down (the
+//! node-crash extension) is in no component.
 
-use crate::history::{History, Micros, NemesisKind};
+use crate::history::{F, History, Micros, NemesisKind, OpType};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// Which nodes were in the majority's component, over time.
+#[derive(Clone, Debug)]
+pub struct Timeline {
+    /// `(from, members)`: from that time on (until the next entry), the nodes that
+    /// could reach a majority; empty when no majority could talk.
+    segments: Vec<(Micros, BTreeSet<usize>)>,
+    /// Node name → index.
+    index: BTreeMap<String, usize>,
+}
+
+impl Timeline {
+    /// The timeline of `history`'s nemesis events over the servers `nodes`.
+    pub fn of(history: &History, nodes: &[String]) -> Timeline {
+        let n = nodes.len();
+        let index: BTreeMap<String, usize> = nodes.iter().cloned().zip(0..).collect();
+        // `blocked[to][from]`: `to` drops what `from` sends.
+        let mut blocked = vec![vec![false; n]; n];
+        let mut down = BTreeSet::new();
+        let mut segments = vec![(0, majority_component(&blocked, &down))];
+        for event in &history.nemesis {
+            match &event.kind {
+                NemesisKind::StartPartition { isolated, .. } => {
+                    blocked.iter_mut().for_each(|row| row.fill(false));
+                    for (to, froms) in isolated {
+                        for from in froms {
+                            if let (Some(&t), Some(&f)) =
+                                (index.get(to.as_str()), index.get(from.as_str()))
+                            {
+                                blocked[t][f] = true;
+                            }
+                        }
+                    }
+                }
+                NemesisKind::StopPartition => blocked.iter_mut().for_each(|row| row.fill(false)),
+                NemesisKind::Crash(node) => {
+                    if let Some(&i) = index.get(node.as_str()) {
+                        down.insert(i);
+                    }
+                }
+                NemesisKind::Restart(node) => {
+                    if let Some(&i) = index.get(node.as_str()) {
+                        down.remove(&i);
+                    }
+                }
+            }
+            segments.push((event.time, majority_component(&blocked, &down)));
+        }
+        Timeline { segments, index }
+    }
+
+    /// Whether `node` could reach a majority at `time`.
+    pub fn in_majority(&self, node: &str, time: Micros) -> bool {
+        let Some(&i) = self.index.get(node) else {
+            return false;
+        };
+        let at = self.segments.partition_point(|(from, _)| *from <= time);
+        at > 0 && self.segments[at - 1].1.contains(&i)
+    }
+
+    /// The longest stretch of `[0, end]` during which some majority could talk.
+    pub fn longest_majority_window(&self, end: Micros) -> Micros {
+        let mut longest = 0;
+        let mut since = None;
+        for (from, members) in &self.segments {
+            let from = (*from).min(end);
+            match (members.is_empty(), since) {
+                (false, None) => since = Some(from),
+                (true, Some(s)) => {
+                    longest = longest.max(from - s);
+                    since = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(s) = since {
+            longest = longest.max(end - s);
+        }
+        longest
+    }
+}
 
 /// The longest stretch of the main phase (from 0 to its end) during which some majority
 /// of `nodes` could reach each other.
 pub fn longest_majority_window(history: &History, nodes: &[String]) -> Micros {
-    let n = nodes.len();
-    let index: BTreeMap<&str, usize> = nodes.iter().map(String::as_str).zip(0..).collect();
-    let end = history.main_phase_end;
-    // `blocked[to][from]`: `to` drops what `from` sends.
-    let mut blocked = vec![vec![false; n]; n];
-    let mut down = BTreeSet::new();
-    let mut longest = 0;
-    let mut since: Option<Micros> = None;
-    let mut account = |t: Micros, ok: bool, since: &mut Option<Micros>| match (ok, *since) {
-        (true, None) => *since = Some(t),
-        (false, Some(s)) => {
-            longest = longest.max(t - s);
-            *since = None;
-        }
-        _ => {}
-    };
-    account(0, has_connected_majority(&blocked, &down), &mut since);
-    for event in &history.nemesis {
-        if event.time > end {
-            break;
-        }
-        match &event.kind {
-            NemesisKind::StartPartition { isolated, .. } => {
-                blocked.iter_mut().for_each(|row| row.fill(false));
-                for (to, froms) in isolated {
-                    for from in froms {
-                        if let (Some(&t), Some(&f)) =
-                            (index.get(to.as_str()), index.get(from.as_str()))
-                        {
-                            blocked[t][f] = true;
-                        }
+    Timeline::of(history, nodes).longest_majority_window(history.main_phase_end)
+}
+
+/// The members of the strongly connected component of the up nodes that holds a
+/// majority of all nodes, or none.
+fn majority_component(blocked: &[Vec<bool>], down: &BTreeSet<usize>) -> BTreeSet<usize> {
+    let n = blocked.len();
+    let majority = n / 2 + 1;
+    let mut unassigned: BTreeSet<usize> = (0..n).filter(|i| !down.contains(i)).collect();
+    while let Some(&root) = unassigned.iter().next() {
+        // The component of `root`: nodes it reaches that also reach it.
+        let reach = |forward: bool| {
+            let mut seen = BTreeSet::from([root]);
+            let mut stack = vec![root];
+            while let Some(a) = stack.pop() {
+                for (b, drops) in blocked.iter().enumerate() {
+                    // `b` hears `a` unless `b` drops it; `a` hears `b` likewise.
+                    let works = if forward { !drops[a] } else { !blocked[a][b] };
+                    if works && !down.contains(&b) && seen.insert(b) {
+                        stack.push(b);
                     }
                 }
             }
-            NemesisKind::StopPartition => blocked.iter_mut().for_each(|row| row.fill(false)),
-            NemesisKind::Crash(node) => {
-                if let Some(&i) = index.get(node.as_str()) {
-                    down.insert(i);
-                }
-            }
-            NemesisKind::Restart(node) => {
-                if let Some(&i) = index.get(node.as_str()) {
-                    down.remove(&i);
-                }
-            }
+            seen
+        };
+        let component: BTreeSet<usize> = reach(true).intersection(&reach(false)).copied().collect();
+        if component.len() >= majority {
+            return component;
         }
-        account(
-            event.time,
-            has_connected_majority(&blocked, &down),
-            &mut since,
-        );
+        for i in &component {
+            unassigned.remove(i);
+        }
     }
-    account(end, false, &mut since);
-    longest
+    BTreeSet::new()
 }
 
-/// Whether some majority of the nodes not `down` is strongly connected under `blocked`.
-fn has_connected_majority(blocked: &[Vec<bool>], down: &BTreeSet<usize>) -> bool {
-    let n = blocked.len();
-    let majority = n / 2 + 1;
-    if n > 20 {
-        // Too many subsets to try; Maelstrom runs are far smaller. Say yes, which can
-        // only make the verdict stricter.
-        return true;
-    }
-    (0u32..1 << n).any(|set| {
-        set.count_ones() as usize >= majority
-            && (0..n).all(|i| set & (1 << i) == 0 || !down.contains(&i))
-            && strongly_connected(blocked, set)
-    })
+/// Why client operations were not `:ok` (spec: kafka.md 4.6: availability is the `:ok`
+/// fraction of all invocations, crashes included).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Unavailability {
+    /// Client invocations.
+    pub invocations: u64,
+    /// Of those, completed other than `:ok` (or never completed).
+    pub not_ok: u64,
+    /// Of those, client crash operations, which never succeed.
+    pub crashes: u64,
+    /// Of those, operations invoked at a node that could not reach a majority: no
+    /// design that survives losing a minority could have made such a send succeed.
+    pub cut_off: u64,
+    /// The sends among `cut_off`.
+    pub cut_off_sends: u64,
+    /// The rest: operations invoked at a node in touch with a majority.
+    pub connected: u64,
+    /// Sends invoked at a node in touch with a majority, whatever their outcome.
+    pub sends_in_majority: u64,
 }
 
-/// Whether every member of `set` reaches every other through members, following links
-/// the receiver does not drop.
-fn strongly_connected(blocked: &[Vec<bool>], set: u32) -> bool {
-    let n = blocked.len();
-    let members: Vec<usize> = (0..n).filter(|&i| set & (1 << i) != 0).collect();
-    let Some(&root) = members.first() else {
-        return false;
-    };
-    // Reached from the root along working links, and reaching the root along them.
-    let reach = |forward: bool| {
-        let mut seen = 1u32 << root;
-        let mut stack = vec![root];
-        while let Some(a) = stack.pop() {
-            for &b in &members {
-                let works = if forward {
-                    !blocked[b][a]
-                } else {
-                    !blocked[a][b]
-                };
-                if works && seen & (1 << b) == 0 {
-                    seen |= 1 << b;
-                    stack.push(b);
+impl Unavailability {
+    /// Splits the operations of `history` that were not `:ok`.
+    pub fn of(history: &History, nodes: &[String]) -> Unavailability {
+        let timeline = Timeline::of(history, nodes);
+        let mut u = Unavailability::default();
+        let mut invoked: BTreeMap<u64, (Micros, bool)> = BTreeMap::new();
+        for op in &history.ops {
+            if op.ty == OpType::Invoke {
+                u.invocations += 1;
+                let in_majority = timeline.in_majority(op.node.as_str(), op.time);
+                if in_majority && op.f == F::Send {
+                    u.sends_in_majority += 1;
                 }
+                invoked.insert(op.process, (op.time, in_majority));
+                continue;
+            }
+            let Some((_, in_majority)) = invoked.remove(&op.process) else {
+                continue;
+            };
+            if op.ty != OpType::Ok {
+                u.count(op.f, in_majority);
             }
         }
-        seen
-    };
-    reach(true) == set && reach(false) == set
+        // Operations still in flight at the end were not `:ok` either.
+        let pending: Vec<bool> = invoked.values().map(|&(_, m)| m).collect();
+        for in_majority in pending {
+            u.count(F::Send, in_majority);
+        }
+        u
+    }
+
+    fn count(&mut self, f: F, in_majority: bool) {
+        self.not_ok += 1;
+        if f == F::Crash {
+            self.crashes += 1;
+        } else if in_majority {
+            self.connected += 1;
+        } else {
+            self.cut_off += 1;
+            self.cut_off_sends += u64::from(f == F::Send);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -172,6 +258,9 @@ mod tests {
             ],
         );
         assert_eq!(longest_majority_window(&h, &names(2)), 500_000);
+        let t = Timeline::of(&h, &names(2));
+        assert!(!t.in_majority("n0", 1_000_000));
+        assert!(t.in_majority("n0", 1_600_000));
         let never = history(2_000_000, vec![cut(0, &[("n0", &["n1"]), ("n1", &["n0"])])]);
         assert_eq!(longest_majority_window(&never, &names(2)), 0);
     }
@@ -182,15 +271,20 @@ mod tests {
         let ring = cut(0, &[("n0", &["n1"]), ("n1", &["n2"]), ("n2", &["n0"])]);
         let h = history(3_000_000, vec![ring]);
         assert_eq!(longest_majority_window(&h, &names(3)), 3_000_000);
-        // Isolating one node of three leaves a majority.
+        // Isolating one node of three leaves a majority, without it.
         let one = cut(
             0,
             &[("n0", &["n1", "n2"]), ("n1", &["n0"]), ("n2", &["n0"])],
         );
-        assert_eq!(
-            longest_majority_window(&history(1_000, vec![one]), &names(3)),
-            1_000
-        );
+        let h = history(1_000, vec![one]);
+        assert_eq!(longest_majority_window(&h, &names(3)), 1_000);
+        let t = Timeline::of(&h, &names(3));
+        assert!(!t.in_majority("n0", 10));
+        assert!(t.in_majority("n1", 10) && t.in_majority("n2", 10));
+        // A node that only hears the others cannot reach them: it is outside.
+        let deaf_one_way = cut(0, &[("n1", &["n0"]), ("n2", &["n0"])]);
+        let t = Timeline::of(&history(1_000, vec![deaf_one_way]), &names(3));
+        assert!(!t.in_majority("n0", 10));
     }
 
     #[test]

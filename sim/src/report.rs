@@ -27,9 +27,10 @@ pub enum Verdict {
     /// Valid under Maelstrom's rules (and ours, when asked).
     Valid,
     /// Invalid only because no send could be acknowledged: at no point of the main phase
-    /// could a majority of the servers reach each other for [`quorum_window_us`]
-    /// (see [`crate::quorum`]). The run says nothing about the node; Maelstrom would
-    /// still call it invalid (`:stats`).
+    /// could a majority of the servers reach each other for [`quorum_window_us`], or
+    /// every send was invoked at a node cut off from the majority (see
+    /// [`crate::quorum`]). The run says nothing about the node; Maelstrom would still
+    /// call it invalid (`:stats`).
     NoQuorum {
         /// The longest stretch during which a majority could reach each other.
         longest_us: Micros,
@@ -73,9 +74,11 @@ pub fn verdict(options: &Options, outcome: &Outcome, report: &Report, strict: bo
             .iter()
             .all(|name| *name == names::EMPTY_TRANSACTION_GRAPH);
     if only_no_send {
-        let longest_us =
-            crate::quorum::longest_majority_window(&outcome.history, &options.node_ids());
-        if longest_us < quorum_window_us(options) {
+        let nodes = options.node_ids();
+        let longest_us = crate::quorum::longest_majority_window(&outcome.history, &nodes);
+        let sends_in_majority =
+            crate::quorum::Unavailability::of(&outcome.history, &nodes).sends_in_majority;
+        if longest_us < quorum_window_us(options) || sends_in_majority == 0 {
             return Verdict::NoQuorum { longest_us };
         }
     }
@@ -302,6 +305,14 @@ pub fn summary(options: &Options, outcome: &Outcome, report: &Report) -> String 
     if let Some(failure) = &outcome.failure {
         let _ = writeln!(out, "RUN FAILED: {failure}");
     }
+    let u = crate::quorum::Unavailability::of(h, &options.node_ids());
+    if u.not_ok > 0 {
+        let _ = writeln!(
+            out,
+            "not ok: {} of {} invocations: {} client crashes, {} ({} sends) at nodes cut off from a majority, {} at nodes in touch with one",
+            u.not_ok, u.invocations, u.crashes, u.cut_off, u.cut_off_sends, u.connected
+        );
+    }
     let _ = writeln!(out, "{report}");
     match verdict(options, outcome, report, false) {
         Verdict::Valid => {
@@ -315,7 +326,7 @@ pub fn summary(options: &Options, outcome: &Outcome, report: &Report) -> String 
         Verdict::NoQuorum { longest_us } => {
             let _ = writeln!(
                 out,
-                "NO QUORUM: no majority of the servers could reach each other for more than {} of the main phase, so no send could be acknowledged by a majority; Maelstrom calls this invalid, but it says nothing about the node",
+                "NO QUORUM: no send could be acknowledged by a majority (the longest stretch in which a majority of the servers could reach each other was {}, or every send went to a node cut off from it); Maelstrom calls this invalid, but it says nothing about the node",
                 trace::time(longest_us)
             );
         }
@@ -347,6 +358,9 @@ pub fn to_json(options: &Options, outcome: &Outcome, report: &Report) -> serde_j
         .iter()
         .map(|v| json!({"time-us": v.time, "node": v.node.as_str(), "kind": format!("{:?}", v.kind), "detail": v.detail}))
         .collect();
+    let u = crate::quorum::Unavailability::of(h, &options.node_ids());
+    let not_ok = json!({"invocations": u.invocations, "not-ok": u.not_ok, "crashes": u.crashes,
+        "cut-off": u.cut_off, "cut-off-sends": u.cut_off_sends, "connected": u.connected});
     let mut value = json!({
         "options": options.to_args(),
         "valid": is_valid(outcome, report),
@@ -361,6 +375,7 @@ pub fn to_json(options: &Options, outcome: &Outcome, report: &Report) -> serde_j
             "servers": {"counts": counts(&h.net.servers), "msgs-per-op": per_op(&h.net.servers)},
         },
         "violations": violations,
+        "not-ok": not_ok,
         "virtual-time-us": h.end,
         "main-phase-end-us": h.main_phase_end,
         "events": outcome.events,

@@ -31,9 +31,10 @@ pub(crate) struct Link {
     pub(crate) got: u64,
     /// When the last packet went; the next may go one batching window later.
     pub(crate) last_sent: Option<Timestamp>,
-    /// Entries have been sent up to here, at `sent_upto_at`, not yet acknowledged.
+    /// Entries have been sent up to here, perhaps not yet acknowledged.
     pub(crate) sent_upto: LogIndex,
-    pub(crate) sent_upto_at: Timestamp,
+    /// When the current pipeline of entries started from what the peer held for sure.
+    pub(crate) pipeline_at: Timestamp,
     /// The commit index and heartbeat count the last packet carried.
     pub(crate) sent_commit: LogIndex,
     pub(crate) sent_hb: u64,

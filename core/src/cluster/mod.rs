@@ -101,6 +101,8 @@ pub(crate) struct Cluster {
     progress: Vec<Progress>,
     /// Per node, the link to it (this node's own slot unused).
     links: Vec<Link>,
+    /// Per node, when what it holds for sure last grew, or our term began.
+    moved_at: Vec<Timestamp>,
     sends: Sends,
     /// Other nodes' forwards to pass on to our leader.
     relay_forwards: Vec<Forward>,
@@ -123,6 +125,8 @@ pub(crate) struct Cluster {
     /// When the node started: it cannot call itself cut off before it has had time to
     /// hear its peers.
     started: Timestamp,
+    /// When this node last asked for (pre-)votes.
+    asked_at: Timestamp,
     /// The pre-vote this node granted last, `(term, claim, when)`: for an election
     /// timeout it grants no other candidate's for that term unless the claim is better
     /// (its own pre-vote counts).
@@ -166,6 +170,7 @@ impl Cluster {
             election: Election::new(first),
             progress: vec![Progress::default(); n],
             links: (0..n).map(|_| Link::default()).collect(),
+            moved_at: vec![now; n],
             sends: Sends::default(),
             relay_forwards: Vec::new(),
             relay_facts: false,
@@ -175,6 +180,7 @@ impl Cluster {
             answer_at: None,
             relayed: BTreeSet::new(),
             started: now,
+            asked_at: now,
             pre_promise: None,
             backoff: 0,
             deadline: Some(first),
@@ -288,8 +294,36 @@ impl Cluster {
         }
     }
 
+    /// Takes news of node `i`'s progress; true if it changed what we know. Notes when
+    /// what `i` holds for sure grew, which tells whether it is starved (see `outbox`).
+    fn learn(&mut self, i: usize, news: Progress, now: Timestamp) -> bool {
+        let before = self.confirmed(i);
+        let changed = self.progress[i].merge(news);
+        if self.confirmed(i) > before {
+            self.moved_at[i] = now;
+        }
+        changed
+    }
+
+    /// What node `i` holds of the current leader's log for sure: its match in this term,
+    /// or its commit.
+    fn confirmed(&self, i: usize) -> LogIndex {
+        let Progress {
+            term,
+            matched,
+            commit,
+            ..
+        } = self.progress[i];
+        if term == self.election.term {
+            matched.max(commit)
+        } else {
+            commit
+        }
+    }
+
     /// Enters a later term as a follower.
     fn adopt_term(&mut self, term: Term, now: Timestamp) {
+        self.moved_at.iter_mut().for_each(|t| *t = now);
         self.election.adopt(term);
         self.progress[self.me] = Progress {
             term,
@@ -416,12 +450,16 @@ impl Cluster {
                 }
                 continue;
             }
-            let changed = self.progress[i].merge(Progress {
-                term: fact.term,
-                matched: fact.matched,
-                commit: fact.commit,
-                hb: fact.hb,
-            });
+            let changed = self.learn(
+                i,
+                Progress {
+                    term: fact.term,
+                    matched: fact.matched,
+                    commit: fact.commit,
+                    hb: fact.hb,
+                },
+                now,
+            );
             if changed && Some(from) != leader_is && Some(i) != leader_is {
                 self.relay_facts = true;
             }
@@ -507,8 +545,8 @@ impl Cluster {
                             hb: 0,
                         };
                         self.progress[self.me].merge(fact);
-                        self.progress[l].merge(fact);
-                        self.progress[from].merge(fact);
+                        self.learn(l, fact, now);
+                        self.learn(from, fact, now);
                     }
                     Err(refusal) => self.log(
                         out,
@@ -721,16 +759,32 @@ impl Cluster {
             Reverse(self.me),
         );
         self.pre_promise = Some((term, claim, now));
+        self.ask_for_votes(now, out);
+    }
+
+    /// Sends our (pre-)vote request to every peer that has not granted it. Asked again
+    /// every heartbeat interval while the election lasts: a lost request or grant would
+    /// otherwise cost a whole election timeout (voters answer a repeated request alike).
+    fn ask_for_votes(&mut self, now: Timestamp, out: &mut Vec<Output>) {
+        let pre = self.election.role == Role::PreCandidate;
+        let term = if pre {
+            Term(self.election.term.0 + 1)
+        } else {
+            self.election.term
+        };
         let vote = Vote {
             term,
             candidate: self.ids[self.me].clone(),
             last_index: self.journal.last(),
             last_term: self.journal.last_term(),
-            pre: true,
+            pre,
             relayed: false,
         };
+        self.asked_at = now;
         for p in self.peers() {
-            self.send(p, Body::Vote(vote.clone()), out);
+            if !self.election.grants.contains(&p) {
+                self.send(p, Body::Vote(vote.clone()), out);
+            }
         }
     }
 
@@ -742,17 +796,7 @@ impl Cluster {
         self.election.voted_for = Some(self.me);
         self.election.grants = BTreeSet::from([self.me]);
         self.log(out, format!("stands for election in term {term}"));
-        let vote = Vote {
-            term,
-            candidate: self.ids[self.me].clone(),
-            last_index: self.journal.last(),
-            last_term: self.journal.last_term(),
-            pre: false,
-            relayed: false,
-        };
-        for p in self.peers() {
-            self.send(p, Body::Vote(vote.clone()), out);
-        }
+        self.ask_for_votes(now, out);
     }
 
     /// Leads the current term: a no-op first, so that what earlier terms left commits
@@ -804,6 +848,10 @@ impl Cluster {
             }
         } else if now >= self.election.timeout_at {
             self.pre_vote(now, out);
+        } else if matches!(self.election.role, Role::PreCandidate | Role::Candidate)
+            && now >= self.asked_at.add_micros(self.timing.heartbeat_us)
+        {
+            self.ask_for_votes(now, out);
         }
         if self.has_live_leader(now) {
             while let Some(request) = self.sends.held.pop_front() {

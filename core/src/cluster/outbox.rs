@@ -8,9 +8,9 @@
 //!   offsets, and news of other nodes it heard from them directly;
 //! - a follower that has not heard the leader lately (*deaf*), or that the leader has not
 //!   heard lately (*unheard*), talks to every peer, and a deaf one asks them to relay;
-//! - a follower asked to relay, while it hears the leader itself, passes leader news
-//!   (entries, commit, heartbeat) to the asker, building entries from its own copy of
-//!   the leader's log;
+//! - a follower asked to relay, or that sees from the facts a peer stuck behind it,
+//!   passes leader news (entries, commit, heartbeat) to that peer while it hears the
+//!   leader itself, building entries from its own copy of the leader's log;
 //! - a node with no live leader probes every peer every half election timeout, so that
 //!   it knows whether it can still reach a majority.
 //!
@@ -37,7 +37,7 @@
 
 use super::election::Role;
 use super::links::SelfFact;
-use super::{Cluster, Progress, raises};
+use super::{Cluster, raises};
 use crate::ids::LogIndex;
 use crate::log::Logs;
 use crate::node::Output;
@@ -93,36 +93,34 @@ impl Cluster {
             .collect()
     }
 
-    /// What `peer` holds of the leader's log for sure: its match in this term, or its
-    /// commit.
-    fn confirmed(&self, peer: usize) -> LogIndex {
-        let Progress {
-            term,
-            matched,
-            commit,
-            ..
-        } = self.progress[peer];
-        if term == self.election.term {
-            matched.max(commit)
-        } else {
-            commit
-        }
-    }
-
-    /// Where entries for `peer` should start, if it lacks any we can give: after what it
-    /// holds for sure (its match in this term, or its commit), or after what we sent it
-    /// lately and it may not have acknowledged yet.
+    /// Where entries for `peer` should start, if it lacks any we can give: after what we
+    /// sent it lately (entries travel pipelined, ahead of acknowledgements), or after
+    /// what it holds for sure (its match in this term, or its commit) once the pipeline
+    /// has stalled: the peer's position has not advanced for a resend period since the
+    /// pipeline last started. A packet lost, or refused for a gap, stalls it.
     fn entries_from(&self, peer: usize, now: Timestamp) -> Option<LogIndex> {
         let confirmed = self.confirmed(peer);
-        let link = &self.links[peer];
-        let from = if link.sent_upto > confirmed
-            && now < link.sent_upto_at.add_micros(self.timing.resend_us)
-        {
-            link.sent_upto
+        let from = if self.is_pipelining(peer, now) {
+            self.links[peer].sent_upto
         } else {
             confirmed
         };
         (from < self.verified()).then_some(from)
+    }
+
+    /// Whether entries sent to `peer` beyond what it holds for sure may still be on
+    /// their way, and when that stops being so.
+    fn pipeline_until(&self, peer: usize) -> Option<Timestamp> {
+        let link = &self.links[peer];
+        (link.sent_upto > self.confirmed(peer)).then(|| {
+            link.pipeline_at
+                .max(self.moved_at[peer])
+                .add_micros(self.timing.resend_us)
+        })
+    }
+
+    fn is_pipelining(&self, peer: usize, now: Timestamp) -> bool {
+        self.pipeline_until(peer).is_some_and(|until| now < until)
     }
 
     /// Sends every packet that is due and has news, and works out when the node next
@@ -159,9 +157,12 @@ impl Cluster {
         let commit_news = self.majority() > 2;
         let mut soonest = Soonest::default();
 
-        // Our clients' sends due to go towards the leader: new ones, and ones not seen in
-        // the log a while after they went.
+        // Our clients' sends due to go towards the leader: new ones go to the leader (and
+        // to everyone when we tell everyone); ones not seen in the log a while after they
+        // went are retried through every peer, since the way to the leader failed once,
+        // and each peer passes them on to its leader (which appends each send once).
         let mut due: Vec<u64> = Vec::new();
+        let mut retried = false;
         if following {
             for (&seq, o) in &self.sends.outstanding {
                 match o.sent_at {
@@ -169,6 +170,7 @@ impl Cluster {
                     Some(at) if now >= at.add_micros(timing.resend_us) => {
                         if !self.journal.contains(&self.origin(seq)) {
                             due.push(seq);
+                            retried = true;
                         }
                     }
                     Some(at) => soonest.at(now, at.add_micros(timing.resend_us)),
@@ -193,8 +195,13 @@ impl Cluster {
             // What we are to this peer; a packet carries what each part calls for.
             let lead = role == Role::Leader;
             let to_leader = following && Some(peer) == leader;
-            let relay = !lead && live && self.links[peer].relay_until.is_some_and(|t| now < t);
-            let tells_all = following && broadcast && !to_leader;
+            // We pass the leader's log on to a peer that asked, or that the facts show
+            // stuck behind us: a peer cut off one way may not be able to ask us.
+            let stuck = self.confirmed(peer) < self.verified()
+                && now >= self.moved_at[peer].add_micros(timing.suspect_us);
+            let relay =
+                !lead && live && (stuck || self.links[peer].relay_until.is_some_and(|t| now < t));
+            let tells_all = following && (broadcast || retried) && !to_leader;
             let probe = !live;
             if !(lead || to_leader || relay || tells_all || probe) {
                 continue;
@@ -217,8 +224,8 @@ impl Cluster {
             } else {
                 None
             };
-            if gives_log && link.sent_upto > self.confirmed(peer) {
-                soonest.at(now, link.sent_upto_at.add_micros(timing.resend_us));
+            if gives_log && let Some(until) = self.pipeline_until(peer) {
+                soonest.at(now, until);
             }
             // A link that only keeps in touch sends this often.
             let keepalive_us = if tells_all {
@@ -302,14 +309,17 @@ impl Cluster {
             };
             let fact = self.self_fact();
             let (commit, hb) = (self.journal.commit(), self.election.hb);
+            let pipelining = self.is_pipelining(peer, now);
             let link = &mut self.links[peer];
             let seq = link.sent(now, offsets.version());
             link.sent_commit = commit;
             link.sent_hb = hb;
             link.sent_fact = fact;
             if let Some(append) = &sync.append {
+                if !pipelining {
+                    link.pipeline_at = now;
+                }
                 link.sent_upto = LogIndex(append.prev.0 + append.entries.len() as u64);
-                link.sent_upto_at = now;
             }
             self.send(peer, Body::Sync(Box::new(Sync { seq, ..sync })), out);
         }
@@ -333,6 +343,9 @@ impl Cluster {
             soonest.at(now, self.election.next_hb_at);
         } else {
             soonest.at(now, self.election.timeout_at);
+        }
+        if matches!(self.election.role, Role::PreCandidate | Role::Candidate) {
+            soonest.at(now, self.asked_at.add_micros(timing.heartbeat_us));
         }
         if self.election.role == Role::Follower && self.election.leader.is_some() {
             for wait in [timing.suspect_us, timing.election_us] {
