@@ -1,6 +1,6 @@
 //! The Node: Replicator's state machine for one Maelstrom server.
 
-use crate::cluster::{Cluster, Timing};
+use crate::cluster::{Cluster, Status, Timing};
 use crate::ids::{Key, MsgId, NodeId, Offset};
 use crate::log::{Budget, Logs};
 use crate::offsets::Offsets;
@@ -181,6 +181,18 @@ impl Node {
         match &self.state {
             State::AwaitingInit => &[],
             State::Serving(s) => &s.cluster,
+        }
+    }
+
+    /// The node's place in its cluster, once `init` has made it a member of one with
+    /// peers; `None` for a single node or before `init`.
+    pub fn status(&self) -> Option<Status> {
+        match &self.state {
+            State::Serving(Serving {
+                replica: Some(replica),
+                ..
+            }) => Some(replica.status()),
+            _ => None,
         }
     }
 

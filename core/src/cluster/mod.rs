@@ -51,6 +51,22 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Elections in a row that lengthen the timeout: at most `2^BACKOFF_MAX` times.
 const BACKOFF_MAX: u32 = 3;
 
+/// A node's place in its cluster, for tests, tools and logs: read-only, and nothing a
+/// client could observe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// The node's current term.
+    pub term: Term,
+    /// Who it believes leads that term, if it knows.
+    pub leader: Option<NodeId>,
+    /// Whether it leads.
+    pub is_leader: bool,
+    /// Its commit index: the prefix of the replicated log it knows a majority holds.
+    pub commit: LogIndex,
+    /// The index of its last entry, committed or not.
+    pub last: LogIndex,
+}
+
 /// A candidate's claim to lead, in the order pre-votes prefer: the later last term, then
 /// the longer log, then the lower node index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -195,6 +211,17 @@ impl Cluster {
     /// When the node next wants a tick.
     pub(crate) fn next_deadline(&self) -> Option<Timestamp> {
         self.deadline
+    }
+
+    /// What this node is in the cluster now.
+    pub(crate) fn status(&self) -> Status {
+        Status {
+            term: self.election.term,
+            leader: self.election.leader.map(|l| self.ids[l].clone()),
+            is_leader: self.election.is_leader(),
+            commit: self.journal.commit(),
+            last: self.journal.last(),
+        }
     }
 
     /// A short description of this node's role, for logs and `Debug`.
