@@ -6,6 +6,8 @@ mod bin_path;
 #[cfg(test)]
 mod buggy_nodes;
 #[cfg(test)]
+mod realtime;
+#[cfg(test)]
 mod regressions;
 #[cfg(test)]
 mod scenarios;
