@@ -86,6 +86,12 @@ const ONCE_FAILED: &[(&str, &str)] = &[
          --max-writes-per-key 16 --loss 0.1 --poll-msgs-max 8 --poll-bytes-max 8",
     ),
     (
+        "five nodes, 100 ms latency, flapping partitions in a 2 s run: sends never committed",
+        "--seed 22074 --node-count 5 --concurrency 2n --time-limit 2 --rate 5 --latency 100 \
+         --latency-dist constant --nemesis partition --nemesis-interval 2 --key-count 10 \
+         --max-writes-per-key 16 --payloads any --poll-msgs-max 64 --poll-bytes-max 64",
+    ),
+    (
         "two nodes cut apart from the start of a short run (no-quorum)",
         "--seed 1336 --node-count 2 --concurrency 2n --time-limit 2 --rate 100 --latency 50 \
          --latency-dist constant --nemesis partition --nemesis-interval 0.5 --key-count 10 \
