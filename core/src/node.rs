@@ -4,7 +4,7 @@ use crate::cluster::{Cluster, Status, Timing};
 use crate::ids::{Key, MsgId, NodeId, Offset};
 use crate::log::{Budget, Logs};
 use crate::offsets::Offsets;
-use crate::protocol::{Body, ErrorCode, Malformed, Message};
+use crate::protocol::{Body, ErrorCode, Malformed, Message, Op};
 use crate::time::Timestamp;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -161,7 +161,7 @@ impl Node {
             && let Some(replica) = &mut serving.replica
             && !(read_only && replica.next_deadline().is_some_and(|d| now < d))
         {
-            replica.tick(now, &mut serving.logs, &serving.offsets, out);
+            replica.tick(now, &mut serving.logs, &mut serving.offsets, out);
         }
         #[cfg(debug_assertions)]
         self.check_invariants();
@@ -280,11 +280,7 @@ impl Node {
                         id: node_id,
                         cluster,
                         logs: Logs::default(),
-                        offsets: if replica.is_some() {
-                            Offsets::tracking()
-                        } else {
-                            Offsets::default()
-                        },
+                        offsets: Offsets::default(),
                         replica,
                     };
                     out.push(serving.reply(
@@ -332,7 +328,9 @@ impl Node {
             }
             Body::Send { msg_id, key, msg } => match &mut serving.replica {
                 // With peers, the send is answered once a majority holds it.
-                Some(replica) => replica.on_send(self.now, src, msg_id, key, msg, out),
+                Some(replica) => {
+                    replica.on_request(self.now, src, msg_id, Op::Send { key, msg }, out)
+                }
                 None => {
                     let offset = serving.on_send(&key, msg.as_str());
                     out.push(serving.reply(
@@ -357,9 +355,7 @@ impl Node {
                     return;
                 };
                 match body {
-                    Body::Sync(sync) => {
-                        replica.on_sync(self.now, from, *sync, &mut serving.offsets, out)
-                    }
+                    Body::Sync(sync) => replica.on_sync(self.now, from, *sync, out),
                     Body::Vote(vote) => replica.on_vote(self.now, from, vote, out),
                     Body::VoteReply(reply) => replica.on_vote_reply(self.now, from, reply, out),
                     _ => unreachable!("matched above"),
@@ -369,15 +365,22 @@ impl Node {
                 let reply = serving.on_poll(msg_id, offsets, &self.config);
                 out.push(serving.reply(src, reply));
             }
-            Body::CommitOffsets { msg_id, offsets } => {
-                serving.on_commit_offsets(offsets);
-                out.push(serving.reply(
-                    src,
-                    Body::CommitOffsetsOk {
-                        in_reply_to: msg_id,
-                    },
-                ));
-            }
+            Body::CommitOffsets { msg_id, offsets } => match &mut serving.replica {
+                // With peers, a commit goes through the log like a send, and is answered
+                // once a majority holds it; one that raises nothing needs no majority.
+                Some(replica) if !offsets.is_empty() => {
+                    replica.on_request(self.now, src, msg_id, Op::Commit { offsets }, out)
+                }
+                _ => {
+                    serving.on_commit_offsets(offsets);
+                    out.push(serving.reply(
+                        src,
+                        Body::CommitOffsetsOk {
+                            in_reply_to: msg_id,
+                        },
+                    ));
+                }
+            },
             Body::ListCommittedOffsets { msg_id, keys } => {
                 let reply = serving.on_list_committed_offsets(msg_id, keys);
                 out.push(serving.reply(src, reply));

@@ -32,12 +32,12 @@ mod timing;
 
 pub use timing::Timing;
 
-use crate::ids::{Key, LogIndex, MsgId, NodeId, Offset, Term};
+use crate::ids::{LogIndex, MsgId, NodeId, Term};
 use crate::log::Logs;
 use crate::node::Output;
 use crate::offsets::Offsets;
 use crate::protocol::{
-    Body, Entry, ErrorCode, Forward, Message, Origin, Payload, Sync, Vote, VoteReply,
+    Body, Entry, ErrorCode, Forward, Message, Op, Origin, Sync, Vote, VoteReply,
 };
 use crate::rand::Rng;
 use crate::time::Timestamp;
@@ -374,24 +374,22 @@ impl Cluster {
         self.relayed.retain(|&(t, ..)| t >= term);
     }
 
-    // ---- Client sends ----
+    // ---- Client requests ----
 
-    /// A client's `send`: appended if we lead, forwarded if we know a live leader, held
-    /// for a while otherwise (spec: kafka.md 2.2).
-    pub(crate) fn on_send(
+    /// A client's `send` or `commit_offsets`: appended if we lead, forwarded if we know a
+    /// live leader, held for a while otherwise (spec: kafka.md 2.2, 2.4).
+    pub(crate) fn on_request(
         &mut self,
         now: Timestamp,
         client: NodeId,
         msg_id: MsgId,
-        key: Key,
-        msg: Payload,
+        op: Op,
         out: &mut Vec<Output>,
     ) {
         let request = Request {
             client,
             msg_id,
-            key,
-            msg,
+            op,
             received: now,
         };
         if self.has_live_leader(now) {
@@ -403,39 +401,35 @@ impl Cluster {
         }
     }
 
-    /// Answers a send that went nowhere with the definite error 11.
+    /// Answers a request that went nowhere with the definite error 11.
     fn refuse(&self, request: &Request, out: &mut Vec<Output>) {
         let body = error(
             request.msg_id,
             ErrorCode::TEMPORARILY_UNAVAILABLE,
-            "no leader is reachable; the message was not stored",
+            "no leader is reachable; nothing was stored",
         );
         self.reply(request, body, out);
     }
 
-    /// Numbers a send and appends it (leader) or queues it for the leader.
+    /// Numbers a request and appends it (leader) or queues it for the leader.
     fn pass_on(&mut self, request: Request, now: Timestamp) {
         if self.election.is_leader() {
-            let (key, msg) = (request.key.clone(), request.msg.clone());
+            let op = request.op.clone();
             let seq = self.sends.number(request, Some(now));
-            let _ = self.append_send(key, msg, self.origin(seq));
+            let _ = self.append_op(op, self.origin(seq));
         } else {
             self.sends.number(request, None);
         }
     }
 
-    /// The leader appends a send unless its log already holds it; true if it did.
-    fn append_send(&mut self, key: Key, msg: Payload, origin: Origin) -> bool {
+    /// The leader appends a request unless its log already holds it; true if it did.
+    fn append_op(&mut self, op: Op, origin: Origin) -> bool {
         debug_assert!(self.election.is_leader());
         if self.journal.contains(&origin) {
             return false;
         }
-        self.journal.append(Entry::Send {
-            term: self.election.term,
-            key,
-            msg,
-            origin,
-        });
+        self.journal
+            .append(Entry::of(self.election.term, op, origin));
         self.progress[self.me].matched = self.journal.last();
         self.commit_stale = true;
         true
@@ -449,7 +443,6 @@ impl Cluster {
         now: Timestamp,
         from: usize,
         sync: Sync,
-        offsets: &mut Offsets,
         out: &mut Vec<Output>,
     ) {
         let Sync {
@@ -457,19 +450,15 @@ impl Cluster {
             leader,
             hb,
             seq,
-            got,
+            got: _,
             facts,
             append,
             forwards,
-            offsets: raised,
             relay_me,
         } = sync;
-        self.links[from].received(seq, got);
+        self.links[from].received(seq);
         self.links[from].heard_at = Some(now);
         self.commit_stale = true;
-        for (key, offset) in &raised {
-            offsets.raise(key, *offset);
-        }
         // Any term seen, in the packet or in a fact it carries, that is later than ours
         // makes us a follower of that term (Raft's rule, applied to relayed news too).
         let seen = facts.iter().map(|f| f.term).fold(term, Term::max);
@@ -604,7 +593,7 @@ impl Cluster {
         }
         for forward in forwards {
             if self.election.is_leader() {
-                let _ = self.append_send(forward.key, forward.msg, forward.origin);
+                let _ = self.append_op(forward.op, forward.origin);
             } else if self.has_live_leader(now)
                 && forward.origin.node != self.ids[self.me]
                 && !self.relay_forwards.contains(&forward)
@@ -862,14 +851,14 @@ impl Cluster {
         for link in &mut self.links {
             link.sent_upto = LogIndex(0);
         }
-        let own: Vec<(u64, Key, Payload)> = self
+        let own: Vec<(u64, Op)> = self
             .sends
             .outstanding
             .iter()
-            .map(|(&seq, o)| (seq, o.request.key.clone(), o.request.msg.clone()))
+            .map(|(&seq, o)| (seq, o.request.op.clone()))
             .collect();
-        for (seq, key, msg) in own {
-            let _ = self.append_send(key, msg, self.origin(seq));
+        for (seq, op) in own {
+            let _ = self.append_op(op, self.origin(seq));
         }
     }
 
@@ -881,7 +870,7 @@ impl Cluster {
         &mut self,
         now: Timestamp,
         logs: &mut Logs,
-        offsets: &Offsets,
+        offsets: &mut Offsets,
         out: &mut Vec<Output>,
     ) {
         if self.election.is_leader() {
@@ -903,9 +892,9 @@ impl Cluster {
                 self.pass_on(request, now);
             }
         }
-        self.advance_commit(logs, out);
+        self.advance_commit(logs, offsets, out);
         self.expire_sends(now, out);
-        self.flush(now, logs, offsets, out);
+        self.flush(now, logs, out);
     }
 
     /// A leader that has not heard a majority echo a recent heartbeat steps down, so
@@ -942,7 +931,7 @@ impl Cluster {
     /// entries of the current term are committed by counting, Raft §5.4.2), and what any
     /// node reports committed, up to what we hold of the leader's log; applies it, and
     /// answers the clients whose sends it holds.
-    fn advance_commit(&mut self, logs: &mut Logs, out: &mut Vec<Output>) {
+    fn advance_commit(&mut self, logs: &mut Logs, offsets: &mut Offsets, out: &mut Vec<Output>) {
         if !std::mem::take(&mut self.commit_stale) {
             return;
         }
@@ -980,7 +969,7 @@ impl Cluster {
         }
         let me = (&self.ids[self.me], self.incarnation);
         let duplicates = self.journal.duplicates_applied();
-        let applied = self.journal.commit_to(target, logs, (me.0, me.1));
+        let applied = self.journal.commit_to(target, logs, offsets, (me.0, me.1));
         if self.journal.duplicates_applied() > duplicates {
             self.log(
                 out,
@@ -993,9 +982,13 @@ impl Cluster {
                 continue;
             };
             if !o.answered {
-                let body = Body::SendOk {
-                    in_reply_to: o.request.msg_id,
-                    offset: a.offset,
+                let in_reply_to = o.request.msg_id;
+                let body = match a.offset {
+                    Some(offset) => Body::SendOk {
+                        in_reply_to,
+                        offset,
+                    },
+                    None => Body::CommitOffsetsOk { in_reply_to },
                 };
                 self.reply(&o.request, body, out);
             }
@@ -1027,7 +1020,7 @@ impl Cluster {
             let body = error(
                 request.msg_id,
                 ErrorCode::CRASH,
-                "the message went to a leader but is not yet committed; it may still be",
+                "the request went to a leader but is not yet committed; it may still be",
             );
             self.reply(&request, body, out);
         }
@@ -1038,11 +1031,6 @@ impl Cluster {
         self.journal.check_invariants();
         self.election.check_invariants(self.me);
         self.sends.check_invariants();
-        for (i, link) in self.links.iter().enumerate() {
-            if i != self.me {
-                link.check_invariants();
-            }
-        }
         let own = self.progress[self.me];
         assert_eq!(
             own.term, self.election.term,
@@ -1077,9 +1065,4 @@ fn error(in_reply_to: MsgId, code: ErrorCode, text: &str) -> Body {
         code,
         text: text.to_string(),
     }
-}
-
-/// The offsets a packet carries: the raises after `since`.
-fn raises(offsets: &Offsets, since: u64) -> Vec<(Key, Offset)> {
-    offsets.raised_since(since).collect()
 }

@@ -3,9 +3,9 @@
 //!
 //! Who talks to whom:
 //! - the leader talks to every follower: entries each lacks, the commit index, its
-//!   heartbeat count, offsets;
+//!   heartbeat count;
 //! - a follower talks to its leader: its progress (the acknowledgement), forwarded sends,
-//!   offsets, and news of other nodes it heard from them directly;
+//!   and news of other nodes it heard from them directly;
 //! - a follower that has not heard the leader lately (*deaf*), or that the leader has not
 //!   heard lately (*unheard*), talks to every peer, and a deaf one asks them to relay;
 //! - a follower asked to relay, or that sees from the facts a peer stuck behind it,
@@ -19,7 +19,7 @@
 //! so idle links still carry a packet each way per interval.
 //!
 //! The leader's window sets the rhythm: a follower answers each leader packet half a
-//! window after it arrives (acknowledgement, forwards, offsets: whatever it has), and
+//! window after it arrives (acknowledgement, forwards: whatever it has), and
 //! sends unprompted only when the leader has been quiet for one and a half windows. A
 //! busy link thus carries two packets per window, half a window apart, and every send
 //! commits at the first exchange after it arrives: a leader's client's send when the
@@ -35,13 +35,12 @@
 //! fewer, the leader and any follower that holds an entry are a majority, so a follower
 //! knows an entry is committed the moment it holds it.
 
+use super::Cluster;
 use super::election::Role;
 use super::links::SelfFact;
-use super::{Cluster, raises};
 use crate::ids::LogIndex;
 use crate::log::Logs;
 use crate::node::Output;
-use crate::offsets::Offsets;
 use crate::protocol::{Append, Body, Fact, Forward, Sync};
 use crate::time::Timestamp;
 
@@ -125,13 +124,7 @@ impl Cluster {
 
     /// Sends every packet that is due and has news, and works out when the node next
     /// needs a tick.
-    pub(super) fn flush(
-        &mut self,
-        now: Timestamp,
-        logs: &Logs,
-        offsets: &Offsets,
-        out: &mut Vec<Output>,
-    ) {
+    pub(super) fn flush(&mut self, now: Timestamp, logs: &Logs, out: &mut Vec<Output>) {
         let timing = self.timing;
         let role = self.election.role;
         let leader = self.election.leader;
@@ -183,8 +176,7 @@ impl Cluster {
                 let o = &self.sends.outstanding[seq];
                 Forward {
                     origin: self.origin(*seq),
-                    key: o.request.key.clone(),
-                    msg: o.request.msg.clone(),
+                    op: o.request.op.clone(),
                 }
             })
             .collect();
@@ -209,16 +201,6 @@ impl Cluster {
             let gives_log = lead || relay;
             let reports = to_leader || tells_all;
             let link = &self.links[peer];
-            let offsets_due = offsets.version() > link.offsets_sent
-                || (offsets.version() > link.offsets_acked
-                    && link
-                        .last_sent
-                        .is_some_and(|t| now >= t.add_micros(timing.resend_us)));
-            if offsets.version() > link.offsets_acked
-                && let Some(t) = link.last_sent
-            {
-                soonest.at(now, t.add_micros(timing.resend_us));
-            }
             let entries_from = if gives_log {
                 self.entries_from(peer, now)
             } else {
@@ -243,7 +225,7 @@ impl Cluster {
                 soonest.at(now, t.add_micros(keepalive_us));
             }
             // Urgent news goes at the next window; lazy news (a heartbeat, an echo of
-            // one, committed offsets) rides on whatever packet goes anyway, and only
+            // one) rides on whatever packet goes anyway, and only
             // makes one of its own once the link has been quiet for a while.
             let urgent = keepalive
                 || (gives_log
@@ -256,10 +238,7 @@ impl Cluster {
                         || acknowledges(self.self_fact(), link.sent_fact)))
                 || (tells_all && self.self_fact() != link.sent_fact);
             let echo = to_leader && self.self_fact().3 != link.sent_fact.3;
-            let lazy_wait = match (
-                offsets_due || (gives_log && self.election.hb > link.sent_hb),
-                echo,
-            ) {
+            let lazy_wait = match (gives_log && self.election.hb > link.sent_hb, echo) {
                 (true, _) => Some(timing.heartbeat_us),
                 // An echo need only reach the leader a few times per election timeout.
                 (false, true) => Some(2 * timing.heartbeat_us),
@@ -320,14 +299,13 @@ impl Cluster {
                 facts: self.facts(),
                 append,
                 forwards: packet_forwards,
-                offsets: raises(offsets, link.offsets_acked),
                 relay_me: tells_all && deaf,
             };
             let fact = self.self_fact();
             let (commit, hb) = (self.journal.commit(), self.election.hb);
             let pipelining = self.is_pipelining(peer, now);
             let link = &mut self.links[peer];
-            let seq = link.sent(now, offsets.version());
+            let seq = link.sent(now);
             link.sent_commit = commit;
             link.sent_hb = hb;
             link.sent_fact = fact;

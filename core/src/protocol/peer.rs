@@ -59,10 +59,8 @@ pub struct Sync {
     pub facts: Vec<Fact>,
     /// Log entries for the receiver, if any.
     pub append: Option<Append>,
-    /// Client sends on their way to the leader.
+    /// Client requests on their way to the leader.
     pub forwards: Vec<Forward>,
-    /// Committed consumer offsets the receiver may not have heard of yet.
-    pub offsets: Vec<(Key, Offset)>,
     /// The sender hears no leader and asks the receiver to pass on what it hears.
     pub relay_me: bool,
 }
@@ -113,15 +111,69 @@ pub enum Entry {
         /// Where the send came in, so that a retried forward is appended once.
         origin: Origin,
     },
+    /// A client's `commit_offsets`: every key's committed offset rises to at least the
+    /// one given when the entry commits. Committed offsets travel in the log so that an
+    /// acknowledged commit is held by a majority, like an acknowledged send, and survives
+    /// any minority of nodes forgetting it.
+    Commit {
+        /// The term of the leader that appended it.
+        term: Term,
+        /// The offsets, as the client gave them.
+        offsets: Vec<(Key, Offset)>,
+        /// Where the request came in.
+        origin: Origin,
+    },
 }
 
 impl Entry {
+    /// The entry a leader of `term` appends for a client's request.
+    pub fn of(term: Term, op: Op, origin: Origin) -> Entry {
+        match op {
+            Op::Send { key, msg } => Entry::Send {
+                term,
+                key,
+                msg,
+                origin,
+            },
+            Op::Commit { offsets } => Entry::Commit {
+                term,
+                offsets,
+                origin,
+            },
+        }
+    }
+
     /// The term of the leader that appended the entry.
     pub fn term(&self) -> Term {
         match self {
-            Entry::Noop { term } | Entry::Send { term, .. } => *term,
+            Entry::Noop { term } | Entry::Send { term, .. } | Entry::Commit { term, .. } => *term,
         }
     }
+
+    /// Where the client request behind the entry came in; `None` for a no-op.
+    pub fn origin(&self) -> Option<&Origin> {
+        match self {
+            Entry::Noop { .. } => None,
+            Entry::Send { origin, .. } | Entry::Commit { origin, .. } => Some(origin),
+        }
+    }
+}
+
+/// A client request that goes through the log.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// `send`: a message for one key.
+    Send {
+        /// The key.
+        key: Key,
+        /// The message, as the client sent it.
+        msg: Payload,
+    },
+    /// `commit_offsets`: committed offsets to raise.
+    Commit {
+        /// The offsets, as the client gave them.
+        offsets: Vec<(Key, Offset)>,
+    },
 }
 
 /// Names one client send for its whole life: the node it came in at, that node's
@@ -137,15 +189,13 @@ pub struct Origin {
     pub seq: u64,
 }
 
-/// A client send on its way to the leader.
+/// A client request on its way to the leader.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Forward {
     /// Where it came in.
     pub origin: Origin,
-    /// The key.
-    pub key: Key,
-    /// The message, as the client sent it.
-    pub msg: Payload,
+    /// What the client asked for.
+    pub op: Op,
 }
 
 /// A request for a vote, or with `pre`, for a pre-vote: "would you vote for me in
@@ -219,16 +269,24 @@ pub(super) fn encode_sync(out: &mut Vec<u8>, s: &Sync) {
             }
             out.push(b'[');
             write_u64(out, entry.term().0);
-            if let Entry::Send {
-                key, msg, origin, ..
-            } = entry
-            {
-                out.push(b',');
-                write_json_str(out, key.as_bytes());
-                out.push(b',');
-                out.extend_from_slice(msg.as_bytes());
-                out.push(b',');
-                write_origin(out, origin);
+            match entry {
+                Entry::Noop { .. } => {}
+                Entry::Send {
+                    key, msg, origin, ..
+                } => {
+                    out.push(b',');
+                    write_send(out, key, msg);
+                    out.push(b',');
+                    write_origin(out, origin);
+                }
+                Entry::Commit {
+                    offsets, origin, ..
+                } => {
+                    out.push(b',');
+                    write_offsets(out, offsets);
+                    out.push(b',');
+                    write_origin(out, origin);
+                }
             }
             out.push(b']');
         }
@@ -243,16 +301,13 @@ pub(super) fn encode_sync(out: &mut Vec<u8>, s: &Sync) {
             out.push(b'[');
             write_origin(out, &f.origin);
             out.push(b',');
-            write_json_str(out, f.key.as_bytes());
-            out.push(b',');
-            out.extend_from_slice(f.msg.as_bytes());
+            match &f.op {
+                Op::Send { key, msg } => write_send(out, key, msg),
+                Op::Commit { offsets } => write_offsets(out, offsets),
+            }
             out.push(b']');
         }
         out.push(b']');
-    }
-    if !s.offsets.is_empty() {
-        out.extend_from_slice(b",\"offsets\":");
-        write_offsets(out, &s.offsets);
     }
     if s.relay_me {
         out.extend_from_slice(b",\"relay_me\":true");
@@ -283,6 +338,13 @@ pub(super) fn encode_vote_reply(out: &mut Vec<u8>, r: &VoteReply) {
     flag(out, "pre", r.pre);
     flag(out, "relayed", r.relayed);
     out.push(b'}');
+}
+
+/// `key,msg`: a send's two parts inside an array.
+fn write_send(out: &mut Vec<u8>, key: &Key, msg: &Payload) {
+    write_json_str(out, key.as_bytes());
+    out.push(b',');
+    out.extend_from_slice(msg.as_bytes());
 }
 
 /// `origin,incarnation,seq`, the three parts of an [`Origin`] inside an array.
@@ -360,12 +422,10 @@ struct WireSync<'a> {
     prev: Option<u64>,
     #[serde(default)]
     prev_term: Option<u64>,
-    #[serde(borrow, default)]
-    entries: Option<Vec<WireEntry<'a>>>,
-    #[serde(borrow, default)]
-    fwd: Vec<WireForward<'a>>,
-    #[serde(borrow, default)]
-    offsets: Option<&'a RawValue>,
+    #[serde(default)]
+    entries: Option<Vec<WireEntry>>,
+    #[serde(default)]
+    fwd: Vec<WireForward>,
     #[serde(default)]
     relay_me: bool,
 }
@@ -377,17 +437,13 @@ impl WireSync<'_> {
             (Some(prev), Some(prev_term), Some(entries)) => Some(Append {
                 prev: LogIndex(prev),
                 prev_term: Term(prev_term),
-                entries: entries.into_iter().map(WireEntry::into_entry).collect(),
+                entries: entries.into_iter().map(|e| e.0).collect(),
             }),
             _ => {
                 return Err(
                     "a `sync` message needs `prev`, `prev_term` and `entries` together".into(),
                 );
             }
-        };
-        let offsets = match self.offsets {
-            Some(raw) => super::decode::parse_offsets(raw.get())?,
-            None => Vec::new(),
         };
         Ok(Sync {
             term: Term(self.term),
@@ -407,84 +463,135 @@ impl WireSync<'_> {
                 })
                 .collect(),
             append,
-            forwards: self
-                .fwd
-                .into_iter()
-                .map(|(node, incarnation, seq, key, msg)| Forward {
-                    origin: Origin {
-                        node: NodeId::new(&node),
-                        incarnation,
-                        seq,
-                    },
-                    key: Key::new(&key),
-                    msg: Payload::from_valid_json(msg.get()),
-                })
-                .collect(),
-            offsets,
+            forwards: self.fwd.into_iter().map(|f| f.0).collect(),
             relay_me: self.relay_me,
         })
     }
 }
 
-/// A forward: `[origin, incarnation, seq, key, msg]`.
-type WireForward<'a> = (Cow<'a, str>, u64, u64, Cow<'a, str>, &'a RawValue);
+/// An entry: `[term]`, `[term, key, msg, origin, incarnation, seq]` or
+/// `[term, {offsets}, origin, incarnation, seq]`.
+struct WireEntry(Entry);
 
-/// A send entry after its term: `key, msg, origin, incarnation, seq`.
-type WireSend<'a> = (Cow<'a, str>, &'a RawValue, Cow<'a, str>, u64, u64);
+/// A forward: `[origin, incarnation, seq, key, msg]` or `[origin, incarnation, seq,
+/// {offsets}]`.
+struct WireForward(Forward);
 
-/// `[term]` or `[term, key, msg, origin, incarnation, seq]`.
-struct WireEntry<'a> {
-    term: u64,
-    send: Option<WireSend<'a>>,
+/// Reads the next element of an array, or says which one is missing.
+fn next<'de, T: Deserialize<'de>, A: SeqAccess<'de>>(
+    seq: &mut A,
+    n: usize,
+    what: &dyn de::Expected,
+) -> Result<T, A::Error> {
+    seq.next_element()?
+        .ok_or_else(|| de::Error::invalid_length(n, what))
 }
 
-impl WireEntry<'_> {
-    fn into_entry(self) -> Entry {
-        let term = Term(self.term);
-        match self.send {
-            None => Entry::Noop { term },
-            Some((key, msg, node, incarnation, seq)) => Entry::Send {
-                term,
-                key: Key::new(&key),
-                msg: Payload::from_valid_json(msg.get()),
-                origin: Origin {
-                    node: NodeId::new(&node),
-                    incarnation,
-                    seq,
-                },
-            },
-        }
+/// Reads an origin's three parts from position `n` on.
+fn next_origin<'de, A: SeqAccess<'de>>(
+    seq: &mut A,
+    n: usize,
+    what: &dyn de::Expected,
+) -> Result<Origin, A::Error> {
+    let node: Cow<'de, str> = next(seq, n, what)?;
+    Ok(Origin {
+        node: NodeId::new(&node),
+        incarnation: next(seq, n + 1, what)?,
+        seq: next(seq, n + 2, what)?,
+    })
+}
+
+/// Reads an op whose first part, at position `n`, is `first`: a key followed by a
+/// message, or an offsets object, told apart by the first part's JSON type.
+fn op_from<'de, A: SeqAccess<'de>>(
+    first: &'de RawValue,
+    seq: &mut A,
+    n: usize,
+    what: &dyn de::Expected,
+) -> Result<Op, A::Error> {
+    if first.get().starts_with('{') {
+        let offsets = super::decode::parse_offsets(first.get()).map_err(de::Error::custom)?;
+        return Ok(Op::Commit { offsets });
+    }
+    let key: Cow<'de, str> = serde_json::from_str(first.get()).map_err(|e| {
+        de::Error::custom(format!("a key must be a string, or offsets an object: {e}"))
+    })?;
+    let msg: &'de RawValue = next(seq, n + 1, what)?;
+    Ok(Op::Send {
+        key: Key::new(&key),
+        msg: Payload::from_valid_json(msg.get()),
+    })
+}
+
+/// The number of array positions an op takes.
+fn width(op: &Op) -> usize {
+    match op {
+        Op::Send { .. } => 2,
+        Op::Commit { .. } => 1,
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for WireEntry<'a> {
+/// Fails unless the array has ended.
+fn end<'de, A: SeqAccess<'de>>(
+    seq: &mut A,
+    n: usize,
+    what: &dyn de::Expected,
+) -> Result<(), A::Error> {
+    match seq.next_element::<de::IgnoredAny>()? {
+        Some(_) => Err(de::Error::invalid_length(n + 1, what)),
+        None => Ok(()),
+    }
+}
+
+impl<'de> Deserialize<'de> for WireEntry {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct EntryVisitor<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for EntryVisitor<'a> {
-            type Value = WireEntry<'a>;
+        struct EntryVisitor;
+        impl<'de> Visitor<'de> for EntryVisitor {
+            type Value = WireEntry;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an entry: [term] or [term, key, msg, origin, incarnation, seq]")
+                f.write_str(
+                    "an entry: [term], [term, key, msg, origin, incarnation, seq] or \
+                     [term, {offsets}, origin, incarnation, seq]",
+                )
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let missing = |n| de::Error::invalid_length(n, &self);
-                let term: u64 = seq.next_element()?.ok_or_else(|| missing(0))?;
-                let Some(key) = seq.next_element::<Cow<'a, str>>()? else {
-                    return Ok(WireEntry { term, send: None });
+                let term = Term(next(&mut seq, 0, &self)?);
+                // A no-op is the term alone; the peek below reads the op's first part.
+                let first: Option<&'de RawValue> = seq.next_element()?;
+                let Some(first) = first else {
+                    return Ok(WireEntry(Entry::Noop { term }));
                 };
-                let msg: &'a RawValue = seq.next_element()?.ok_or_else(|| missing(2))?;
-                let node: Cow<'a, str> = seq.next_element()?.ok_or_else(|| missing(3))?;
-                let incarnation: u64 = seq.next_element()?.ok_or_else(|| missing(4))?;
-                let number: u64 = seq.next_element()?.ok_or_else(|| missing(5))?;
-                if seq.next_element::<de::IgnoredAny>()?.is_some() {
-                    return Err(de::Error::invalid_length(7, &self));
-                }
-                Ok(WireEntry {
-                    term,
-                    send: Some((key, msg, node, incarnation, number)),
-                })
+                let op = op_from(first, &mut seq, 1, &self)?;
+                let n = 1 + width(&op);
+                let origin = next_origin(&mut seq, n, &self)?;
+                end(&mut seq, n + 2, &self)?;
+                Ok(WireEntry(Entry::of(term, op, origin)))
             }
         }
-        d.deserialize_seq(EntryVisitor(std::marker::PhantomData))
+        d.deserialize_seq(EntryVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for WireForward {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ForwardVisitor;
+        impl<'de> Visitor<'de> for ForwardVisitor {
+            type Value = WireForward;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a forward: [origin, incarnation, seq, key, msg] or \
+                     [origin, incarnation, seq, {offsets}]",
+                )
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let origin = next_origin(&mut seq, 0, &self)?;
+                let first: &'de RawValue = next(&mut seq, 3, &self)?;
+                let op = op_from(first, &mut seq, 3, &self)?;
+                end(&mut seq, 2 + width(&op), &self)?;
+                Ok(WireForward(Forward { origin, op }))
+            }
+        }
+        d.deserialize_seq(ForwardVisitor)
     }
 }
 

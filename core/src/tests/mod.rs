@@ -10,6 +10,7 @@
 mod decode;
 mod encode;
 mod node;
+mod peer;
 mod step_into;
 
 use crate::protocol::decode;
