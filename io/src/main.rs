@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Bytes asked of stdin per read.
 const CHUNK_BYTES: usize = 256 * 1024;
@@ -215,6 +215,11 @@ fn decode_line(line: &[u8]) -> Input {
 struct Driver {
     node: Node,
     start: Instant,
+    /// The wall-clock time at `start`, in microseconds since 1970. The node's clock
+    /// starts there and runs on the monotonic clock, so each run of the process starts
+    /// later than the last: the node names its incarnation by its start time, and its
+    /// peers tell a restarted node from its former self by it.
+    epoch_us: u64,
     /// The outputs of one step, reused from step to step.
     outputs: Vec<Output>,
     stdout: Vec<u8>,
@@ -225,7 +230,7 @@ struct Driver {
 
 impl Driver {
     fn now(&self) -> Timestamp {
-        Timestamp(self.start.elapsed().as_micros() as u64)
+        Timestamp(self.epoch_us + self.start.elapsed().as_micros() as u64)
     }
 
     fn step(&mut self, now: Timestamp, input: Input) {
@@ -331,6 +336,9 @@ fn run(node: Node, batches: Batches) -> io::Result<()> {
     let mut driver = Driver {
         node,
         start: Instant::now(),
+        epoch_us: SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64),
         outputs: Vec::new(),
         stdout: Vec::with_capacity(2 * FLUSH_BYTES),
         stdout_error: None,

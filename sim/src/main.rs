@@ -249,6 +249,8 @@ struct SeedResult {
     failure: Option<(String, String)>,
     /// The seed gave no majority a chance to acknowledge a send (see `report::verdict`).
     no_quorum: bool,
+    /// A one-node cluster crashed and lost its data, as expected (see `report::verdict`).
+    crashed_alone: bool,
 }
 
 fn sweep_seed(seed: u64, sweep: &Sweep, stop: Option<&Arc<AtomicBool>>) -> SeedResult {
@@ -268,6 +270,7 @@ fn sweep_seed(seed: u64, sweep: &Sweep, stop: Option<&Arc<AtomicBool>>) -> SeedR
                 virtual_us: 0,
                 failure: Some((format!("invalid options: {reason}"), String::new())),
                 no_quorum: false,
+                crashed_alone: false,
             };
         }
     };
@@ -287,6 +290,7 @@ fn sweep_seed(seed: u64, sweep: &Sweep, stop: Option<&Arc<AtomicBool>>) -> SeedR
             )
         }),
         no_quorum: matches!(verdict, report::Verdict::NoQuorum { .. }),
+        crashed_alone: verdict == report::Verdict::CrashedAlone,
     }
 }
 
@@ -309,7 +313,7 @@ fn cmd_sweep(args: &[String]) -> Result<Ended, String> {
         ("", Duration::from_secs(10))
     };
     let (mut done, mut failed, mut ops, mut msgs, mut virtual_us) = (0u64, 0u64, 0u64, 0u64, 0u64);
-    let mut no_quorum = 0u64;
+    let (mut no_quorum, mut crashed_alone) = (0u64, 0u64);
     let total = sweep.end - sweep.first;
     let mut on_result = |r: SeedResult| {
         done += 1;
@@ -317,6 +321,7 @@ fn cmd_sweep(args: &[String]) -> Result<Ended, String> {
         msgs += r.msgs;
         virtual_us += r.virtual_us;
         no_quorum += u64::from(r.no_quorum);
+        crashed_alone += u64::from(r.crashed_alone);
         if let Some((why, replay)) = r.failure {
             failed += 1;
             eprint!("{erase}");
@@ -374,7 +379,7 @@ fn cmd_sweep(args: &[String]) -> Result<Ended, String> {
     }
     let wall = started.elapsed().as_secs_f64();
     println!(
-        "{total} seeds, {failed} failed, {no_quorum} without a quorum; {ops} ops, {msgs} messages, {:.0} virtual s in {wall:.2} wall s",
+        "{total} seeds, {failed} failed, {no_quorum} without a quorum, {crashed_alone} single nodes crashed; {ops} ops, {msgs} messages, {:.0} virtual s in {wall:.2} wall s",
         virtual_us as f64 / 1e6
     );
     Ok(if failed == 0 {

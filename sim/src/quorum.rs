@@ -30,6 +30,8 @@ pub struct Timeline {
     /// `(from, members)`: from that time on (until the next entry), the nodes that
     /// could reach a majority; empty when no majority could talk.
     segments: Vec<(Micros, BTreeSet<usize>)>,
+    /// Per segment: whether no partition was in force.
+    whole: Vec<bool>,
     /// Node name → index.
     index: BTreeMap<String, usize>,
 }
@@ -43,6 +45,7 @@ impl Timeline {
         let mut blocked = vec![vec![false; n]; n];
         let mut down = BTreeSet::new();
         let mut segments = vec![(0, majority_component(&blocked, &down))];
+        let mut whole = vec![true];
         for event in &history.nemesis {
             match &event.kind {
                 NemesisKind::StartPartition { isolated, .. } => {
@@ -70,8 +73,13 @@ impl Timeline {
                 }
             }
             segments.push((event.time, majority_component(&blocked, &down)));
+            whole.push(blocked.iter().all(|row| row.iter().all(|b| !b)));
         }
-        Timeline { segments, index }
+        Timeline {
+            segments,
+            whole,
+            index,
+        }
     }
 
     /// Whether `node` could reach a majority at `time`.
@@ -81,6 +89,20 @@ impl Timeline {
         };
         let at = self.segments.partition_point(|(from, _)| *from <= time);
         at > 0 && self.segments[at - 1].1.contains(&i)
+    }
+
+    /// How long, within `[from, until)`, `node` was up, in the majority's component,
+    /// with no partition in force anywhere.
+    pub fn time_whole(&self, node: usize, from: Micros, until: Micros) -> Micros {
+        let mut total = 0;
+        for (k, (start, members)) in self.segments.iter().enumerate() {
+            let end = self.segments.get(k + 1).map_or(until, |(next, _)| *next);
+            let (start, end) = ((*start).max(from), end.min(until));
+            if end > start && self.whole[k] && members.contains(&node) {
+                total += end - start;
+            }
+        }
+        total
     }
 
     /// The longest stretch of `[0, end]` during which some majority could talk.
@@ -263,6 +285,10 @@ mod tests {
         assert!(t.in_majority("n0", 1_600_000));
         let never = history(2_000_000, vec![cut(0, &[("n0", &["n1"]), ("n1", &["n0"])])]);
         assert_eq!(longest_majority_window(&never, &names(2)), 0);
+        // The network is whole only from the heal on.
+        assert_eq!(t.time_whole(0, 0, 2_000_000), 500_000);
+        assert_eq!(t.time_whole(0, 1_700_000, 1_900_000), 200_000);
+        assert_eq!(t.time_whole(0, 0, 1_000_000), 0);
     }
 
     #[test]

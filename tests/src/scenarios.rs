@@ -406,6 +406,10 @@ fn a_partition_that_heals_during_an_election_still_ends_with_one_leader() {
 #[test]
 fn a_client_of_a_minority_node_gets_prompt_errors_for_the_whole_partition() {
     let mut c = Cluster::new(5, 1);
+    // Maelstrom partitions only after every node has answered init, by when a fresh
+    // cluster has formed: every node has joined, and n0 leads.
+    c.run_for(ms(200));
+    assert_eq!(c.leader(), Some(0));
     c.split(&[0, 1], &[2, 3, 4]);
     let mut minority = Vec::new();
     let mut majority = Vec::new();

@@ -36,6 +36,8 @@ pub(crate) struct Link {
     pub(crate) relay_until: Option<Timestamp>,
     /// When any message last came from the peer.
     pub(crate) heard_at: Option<Timestamp>,
+    /// The peer asked for a packet back (it is joining): the next window sends one.
+    pub(crate) answer_due: bool,
 }
 
 impl Link {

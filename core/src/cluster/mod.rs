@@ -27,6 +27,7 @@ mod election;
 mod journal;
 mod links;
 mod outbox;
+mod recovery;
 mod sends;
 mod timing;
 
@@ -44,6 +45,7 @@ use crate::time::Timestamp;
 use election::{Election, Role, majority};
 use journal::Journal;
 use links::Link;
+use recovery::{Answer, Joining, MAX_CANDIDACY_IN_ELECTIONS, Standing};
 use sends::{Request, Sends};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
@@ -65,6 +67,9 @@ pub struct Status {
     pub commit: LogIndex,
     /// The index of its last entry, committed or not.
     pub last: LogIndex,
+    /// Whether it takes full part: false while it joins after starting, perhaps after a
+    /// crash (see `cluster::recovery`).
+    pub member: bool,
 }
 
 /// A candidate's claim to lead, in the order pre-votes prefer: the later last term, then
@@ -107,8 +112,19 @@ pub(crate) struct Cluster {
     me: usize,
     ids: Vec<NodeId>,
     index: BTreeMap<NodeId, usize>,
-    /// Drawn at start: names this run of the node in every origin it creates.
+    /// The time this run of the node started (plus one, so never 0): names it in every
+    /// packet and origin, and grows with every restart.
     incarnation: u64,
+    /// Per node, the incarnation this node knows of (0 when none yet; ours at `me`).
+    incs: Vec<u64>,
+    /// Whether this node takes full part yet (see [`recovery`]).
+    standing: Standing,
+    /// When this node last stood for election: it counts votes for a bounded time.
+    campaigned_at: Timestamp,
+    /// Per node, whether its own packets say it is a member (ours at `me` unused).
+    members: Vec<bool>,
+    /// This node has just joined: it tells every peer at the next window.
+    announce: bool,
     timing: Timing,
     rng: Rng,
     journal: Journal,
@@ -170,8 +186,15 @@ impl Cluster {
         now: Timestamp,
     ) -> Cluster {
         let mut rng = Rng::new(seed);
-        // Below 2^53, so that any JSON reader keeps it exact.
-        let incarnation = rng.next_u64() >> 11;
+        // The start time orders this node's runs; microseconds since 1970 stay below
+        // 2^53 until the year 2255, so any JSON reader keeps them exact.
+        let incarnation = now.0.saturating_add(1);
+        let mut incs = vec![0; ids.len()];
+        incs[me] = incarnation;
+        // A joining node may count answers for recovery once every election its former
+        // self could have voted in has stopped counting votes, with a heartbeat to spare.
+        let read_from =
+            now.add_micros(MAX_CANDIDACY_IN_ELECTIONS * timing.election_us + timing.heartbeat_us);
         // Nobody leads yet: the first node stands almost at once, the others only if it
         // does not, so a fresh cluster has a leader within a round trip.
         let first = if me == 0 {
@@ -183,8 +206,13 @@ impl Cluster {
         Cluster {
             me,
             index: ids.iter().cloned().zip(0..).collect(),
-            ids,
             incarnation,
+            incs,
+            standing: Standing::Joining(Box::new(Joining::new(ids.len(), read_from))),
+            campaigned_at: now,
+            members: vec![false; ids.len()],
+            announce: false,
+            ids,
             timing,
             rng,
             journal: Journal::default(),
@@ -228,6 +256,7 @@ impl Cluster {
             is_leader: self.election.is_leader(),
             commit: self.journal.commit(),
             last: self.journal.last(),
+            member: self.is_member(),
         }
     }
 
@@ -237,8 +266,9 @@ impl Cluster {
             .election
             .leader
             .map_or("none", |l| self.ids[l].as_str());
+        let joining = if self.is_member() { "" } else { "joining " };
         format!(
-            "{:?} in term {}, leader {leader}, log {} committed of {}",
+            "{joining}{:?} in term {}, leader {leader}, log {} committed of {}",
             self.election.role,
             self.election.term,
             self.journal.commit(),
@@ -248,6 +278,11 @@ impl Cluster {
 
     fn majority(&self) -> usize {
         majority(self.ids.len())
+    }
+
+    /// How long a candidate counts votes.
+    fn max_candidacy_us(&self) -> u64 {
+        MAX_CANDIDACY_IN_ELECTIONS * self.timing.election_us
     }
 
     fn peers(&self) -> impl Iterator<Item = usize> + use<> {
@@ -372,6 +407,30 @@ impl Cluster {
         self.grew_at = now;
         self.election.timeout_at = self.random_timeout(now);
         self.relayed.retain(|&(t, ..)| t >= term);
+        self.on_new_term();
+    }
+
+    /// Meets incarnation `inc` of node `i`, later than the one we knew: what we knew of
+    /// its former self (its progress, our link to it, its grant) is forgotten, since it
+    /// forgot it too.
+    fn met(&mut self, i: usize, inc: u64, now: Timestamp, out: &mut Vec<Output>) {
+        let known = std::mem::replace(&mut self.incs[i], inc);
+        if known == 0 {
+            return;
+        }
+        self.log(
+            out,
+            format!("{} restarted (incarnation {inc}, was {known})", self.ids[i]),
+        );
+        self.progress[i] = Progress::default();
+        self.links[i] = Link {
+            heard_at: self.links[i].heard_at,
+            ..Link::default()
+        };
+        self.moved_at[i] = now;
+        self.members[i] = false;
+        self.election.grants.remove(&i);
+        self.commit_stale = true;
     }
 
     // ---- Client requests ----
@@ -401,13 +460,22 @@ impl Cluster {
         }
     }
 
-    /// Answers a request that went nowhere with the definite error 11.
+    /// Answers a request that went nowhere: a send with the definite error 11; a commit
+    /// with the indefinite 13, since a definite error on a commit is what Maelstrom's
+    /// client cannot survive (spec: kafka.md 2.4 — it has already moved on).
     fn refuse(&self, request: &Request, out: &mut Vec<Output>) {
-        let body = error(
-            request.msg_id,
-            ErrorCode::TEMPORARILY_UNAVAILABLE,
-            "no leader is reachable; nothing was stored",
-        );
+        let body = match request.op {
+            Op::Send { .. } => error(
+                request.msg_id,
+                ErrorCode::TEMPORARILY_UNAVAILABLE,
+                "no leader is reachable; nothing was stored",
+            ),
+            Op::Commit { .. } => error(
+                request.msg_id,
+                ErrorCode::CRASH,
+                "no leader is reachable; the commit was not stored (13, since a commit never gets a definite error)",
+            ),
+        };
         self.reply(request, body, out);
     }
 
@@ -446,19 +514,41 @@ impl Cluster {
         out: &mut Vec<Output>,
     ) {
         let Sync {
+            inc,
+            joining,
+            ask,
             term,
             leader,
             hb,
             seq,
-            got: _,
+            got,
             facts,
             append,
             forwards,
             relay_me,
         } = sync;
+        if inc < self.incs[from] {
+            self.log(
+                out,
+                format!(
+                    "ignored a sync from an earlier run of {} (incarnation {inc}, now {})",
+                    self.ids[from], self.incs[from]
+                ),
+            );
+            return;
+        }
+        if inc > self.incs[from] {
+            self.met(from, inc, now, out);
+        }
         self.links[from].received(seq);
         self.links[from].heard_at = Some(now);
+        self.links[from].answer_due |= ask;
+        if !joining && !self.members[from] {
+            self.members[from] = true;
+            self.stand_first(now);
+        }
         self.commit_stale = true;
+        let claims_lead = leader.as_ref() == Some(&self.ids[from]);
         // Any term seen, in the packet or in a fact it carries, that is later than ours
         // makes us a follower of that term (Raft's rule, applied to relayed news too).
         let seen = facts.iter().map(|f| f.term).fold(term, Term::max);
@@ -466,6 +556,7 @@ impl Cluster {
             self.adopt_term(seen, now);
         }
         let leader_is = self.election.leader;
+        let (mut echo, mut leads_to) = (None, None);
         for (k, fact) in facts.iter().enumerate() {
             // Peers list facts in the cluster's order, so the k-th is nearly always
             // about node k: check that before searching.
@@ -478,10 +569,25 @@ impl Cluster {
                 }
             };
             if i == self.me {
-                if Some(from) == leader_is && term == self.election.term {
-                    self.echo_seen_by_leader = self.echo_seen_by_leader.max(fact.hb);
+                // News of a former self of ours is no news.
+                if fact.inc == self.incarnation {
+                    echo = Some(got);
+                    if Some(from) == leader_is && term == self.election.term {
+                        self.echo_seen_by_leader = self.echo_seen_by_leader.max(fact.hb);
+                    }
                 }
                 continue;
+            }
+            // Nor is news of a former self of another node; news of a later one means
+            // that node restarted.
+            if fact.inc == 0 || fact.inc < self.incs[i] {
+                continue;
+            }
+            if fact.inc > self.incs[i] {
+                self.met(i, fact.inc, now, out);
+            }
+            if i == from && claims_lead {
+                leads_to = Some(fact.matched);
             }
             let changed = self.learn(
                 i,
@@ -496,6 +602,15 @@ impl Cluster {
             if changed && Some(from) != leader_is && Some(i) != leader_is {
                 self.relay_facts = true;
             }
+        }
+        if !self.is_member() {
+            let answer = Answer {
+                term,
+                member: !joining,
+                echo,
+                leads_to,
+            };
+            self.on_answer(from, answer, now, out);
         }
         if term < self.election.term {
             self.log(
@@ -560,6 +675,11 @@ impl Cluster {
                 self.backoff = 0;
                 self.election.timeout_at = self.random_timeout(now);
                 self.progress[self.me].hb = hb;
+                if self.election.role == Role::PreCandidate {
+                    // The leader lives after all.
+                    self.election.role = Role::Follower;
+                    self.election.grants.clear();
+                }
             }
             if let Some(append) = append {
                 let count = append.entries.len();
@@ -661,7 +781,11 @@ impl Cluster {
                     && now < at.add_micros(self.timing.election_us)
                     && theirs <= claim
             });
-            let granted = !live && !promised && vote.term > self.election.term && up_to_date;
+            let granted = !live
+                && !promised
+                && vote.term > self.election.term
+                && up_to_date
+                && self.is_member();
             if granted {
                 self.pre_promise = Some((vote.term, theirs, now));
                 if self.election.role == Role::PreCandidate {
@@ -676,9 +800,11 @@ impl Cluster {
                 if vote.term > self.election.term {
                     self.adopt_term(vote.term, now);
                 }
+                // A joining node may have voted in this term before it restarted.
                 let granted = vote.term == self.election.term
                     && self.election.voted_for.is_none_or(|v| v == candidate)
-                    && up_to_date;
+                    && up_to_date
+                    && self.is_member();
                 if granted {
                     self.election.voted_for = Some(candidate);
                     self.election.timeout_at = self.random_timeout(now);
@@ -755,7 +881,12 @@ impl Cluster {
         let term = self.election.term;
         let counts = match self.election.role {
             Role::PreCandidate => reply.pre && reply.term == Term(term.0 + 1),
-            Role::Candidate => !reply.pre && reply.term == term,
+            // A candidacy counts votes for a bounded time (see `recovery`).
+            Role::Candidate => {
+                !reply.pre
+                    && reply.term == term
+                    && now < self.campaigned_at.add_micros(self.max_candidacy_us())
+            }
             _ => false,
         };
         if !counts {
@@ -775,7 +906,9 @@ impl Cluster {
 
     /// Asks every peer whether it would vote for us in the next term.
     fn pre_vote(&mut self, now: Timestamp, out: &mut Vec<Output>) {
-        self.election.leader = None;
+        // The leader's name stays: peers that still name it are no news, and must not
+        // end the pre-vote (they would, every time, after a leader crashed); only a
+        // heartbeat count that rises does.
         self.election.grants = BTreeSet::from([self.me]);
         // A candidate that won its pre-vote, so reaches a majority, and still timed out
         // met a rival or a slow network: it waits longer next time. A node that could
@@ -825,6 +958,11 @@ impl Cluster {
     fn campaign(&mut self, now: Timestamp, out: &mut Vec<Output>) {
         let term = Term(self.election.term.0 + 1);
         self.adopt_term(term, now);
+        self.campaigned_at = now;
+        self.election.timeout_at = self
+            .election
+            .timeout_at
+            .min(now.add_micros(self.max_candidacy_us()));
         self.election.role = Role::Candidate;
         self.election.voted_for = Some(self.me);
         self.election.grants = BTreeSet::from([self.me]);
@@ -880,7 +1018,7 @@ impl Cluster {
                 self.progress[self.me].hb = self.election.hb;
                 self.check_quorum(now, out);
             }
-        } else if now >= self.election.timeout_at {
+        } else if now >= self.election.timeout_at && self.is_member() {
             self.pre_vote(now, out);
         } else if matches!(self.election.role, Role::PreCandidate | Role::Candidate)
             && now >= self.asked_at.add_micros(self.timing.heartbeat_us)
@@ -893,6 +1031,7 @@ impl Cluster {
             }
         }
         self.advance_commit(logs, offsets, out);
+        self.try_join(now, out);
         self.expire_sends(now, out);
         self.flush(now, logs, out);
     }
@@ -900,10 +1039,16 @@ impl Cluster {
     /// A leader that has not heard a majority echo a recent heartbeat steps down, so
     /// that the majority can elect one it hears (Raft's check-quorum).
     fn check_quorum(&mut self, now: Timestamp, out: &mut Vec<Output>) {
-        let window = self.timing.election_us;
+        // Two election timeouts, not one: Maelstrom's receivers take one message at a
+        // time and wait out each one's latency, so one slow message stalls a follower's
+        // whole inbox, and with exponential latency of mean 100 ms a stall of half a
+        // second comes every few seconds. A leader that gave up after one timeout
+        // would step down that often; one that waits two still leaves a minority well
+        // before the majority's new leader has been elected for long.
+        let window = 2 * self.timing.election_us;
         // Followers learn of a new leader through its first packets, relayed perhaps,
-        // and answer: give them two timeouts before the first count.
-        if now < self.election.leader_since.add_micros(2 * window) {
+        // and answer: give them that long before the first count.
+        if now < self.election.leader_since.add_micros(window) {
             return;
         }
         let term = self.election.term;

@@ -73,21 +73,37 @@ impl Soonest {
 }
 
 impl Cluster {
+    /// Our progress as we report it: a joining node claims no match, so that it counts
+    /// towards no majority (see `recovery`).
+    fn reported(&self) -> super::Progress {
+        let mut p = self.progress[self.me];
+        if !self.is_member() {
+            p.matched = LogIndex(0);
+        }
+        p
+    }
+
     fn self_fact(&self) -> SelfFact {
-        let p = self.progress[self.me];
+        let p = self.reported();
         (p.term.0, p.matched.0, p.commit.0, p.hb)
     }
 
     fn facts(&self) -> Vec<Fact> {
-        self.progress
-            .iter()
-            .zip(&self.ids)
-            .map(|(p, id)| Fact {
-                node: id.clone(),
-                term: p.term,
-                matched: p.matched,
-                commit: p.commit,
-                hb: p.hb,
+        (0..self.ids.len())
+            .map(|i| {
+                let p = if i == self.me {
+                    self.reported()
+                } else {
+                    self.progress[i]
+                };
+                Fact {
+                    node: self.ids[i].clone(),
+                    inc: self.incs[i],
+                    term: p.term,
+                    matched: p.matched,
+                    commit: p.commit,
+                    hb: p.hb,
+                }
             })
             .collect()
     }
@@ -195,7 +211,10 @@ impl Cluster {
                 !lead && live && (stuck || self.links[peer].relay_until.is_some_and(|t| now < t));
             let tells_all = following && (broadcast || retried) && !to_leader;
             let probe = !live;
-            if !(lead || to_leader || relay || tells_all || probe) {
+            // A joining node asks; any node answers a peer that asked.
+            let asking = self.asks(peer, now);
+            let answering = self.links[peer].answer_due || self.announce;
+            if !(lead || to_leader || relay || tells_all || probe || asking || answering) {
                 continue;
             }
             let gives_log = lead || relay;
@@ -227,7 +246,21 @@ impl Cluster {
             // Urgent news goes at the next window; lazy news (a heartbeat, an echo of
             // one) rides on whatever packet goes anyway, and only
             // makes one of its own once the link has been quiet for a while.
+            // A question goes every heartbeat interval until answered, and at once when
+            // answers start to count for recovery.
+            let ask_due = asking
+                && (link
+                    .last_sent
+                    .is_none_or(|t| now >= t.add_micros(timing.heartbeat_us))
+                    || self.read_from().is_some_and(|from| {
+                        now >= from && link.last_sent.is_none_or(|t| t < from)
+                    }));
+            if asking && let Some(t) = link.last_sent {
+                soonest.at(now, t.add_micros(timing.heartbeat_us));
+            }
             let urgent = keepalive
+                || answering
+                || ask_due
                 || (gives_log
                     && (entries_from.is_some()
                         || (commit_news && self.journal.commit() > link.sent_commit)))
@@ -291,6 +324,9 @@ impl Cluster {
                 self.answer_at = None;
             }
             let sync = Sync {
+                inc: self.incarnation,
+                joining: !self.is_member(),
+                ask: asking,
                 term: self.election.term,
                 leader: leader.map(|l| self.ids[l].clone()),
                 hb: self.election.hb,
@@ -306,6 +342,7 @@ impl Cluster {
             let pipelining = self.is_pipelining(peer, now);
             let link = &mut self.links[peer];
             let seq = link.sent(now);
+            link.answer_due = false;
             link.sent_commit = commit;
             link.sent_hb = hb;
             link.sent_fact = fact;
@@ -314,6 +351,9 @@ impl Cluster {
                     link.pipeline_at = now;
                 }
                 link.sent_upto = LogIndex(append.prev.0 + append.entries.len() as u64);
+            }
+            if sync.ask {
+                self.asked(peer, seq, now);
             }
             self.send(peer, Body::Sync(Box::new(Sync { seq, ..sync })), out);
         }
@@ -327,6 +367,7 @@ impl Cluster {
         if leader_told {
             self.relay_facts = false;
         }
+        self.announce = false;
         self.deadline = self.deadline_after(now, soonest);
     }
 
@@ -350,6 +391,9 @@ impl Cluster {
         }
         if let Some(request) = self.sends.held.front() {
             soonest.at(now, request.received.add_micros(timing.hold_us));
+        }
+        if let Some(from) = self.read_from() {
+            soonest.at(now, from);
         }
         let unanswered = self.sends.outstanding.values().filter(|o| !o.answered);
         for o in unanswered {

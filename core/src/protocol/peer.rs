@@ -2,27 +2,30 @@
 //!
 //! Three body types, all ordinary Maelstrom messages between server nodes (spec: kafka.md
 //! 1.4 leaves their shape to us; 2.7 says Maelstrom never checks them):
-//! - `sync`, the one replication packet, sent in any direction: the sender's term, who it
+//! - `sync`, the one replication packet, sent in any direction: the sender's incarnation
+//!   and whether it is still joining (recovering from a restart), its term, who it
 //!   believes leads, the leader's heartbeat count, what the sender knows of every node's
-//!   progress (`facts`), a window of log entries, client sends forwarded towards the
-//!   leader, committed consumer offsets, and link bookkeeping (`seq`, `got`). One packet
-//!   carries all of it, so that a busy link costs one message per batching window.
+//!   progress (`facts`), a window of log entries, client requests forwarded towards the
+//!   leader, and link bookkeeping (`seq`, `got`). One packet carries all of it, so that a
+//!   busy link costs one message per batching window.
 //! - `vote` and `vote_reply`: elections, with Raft's pre-vote (`pre`).
 //!
 //! The wire form is compact JSON that still reads well in a trace or Maelstrom's Lamport
 //! diagram:
 //! ```text
-//! {"type":"sync","term":3,"leader":"n0","hb":17,"seq":41,"got":39,
-//!  "facts":[["n0",3,120,118,17],["n1",3,119,118,17]],
-//!  "prev":118,"prev_term":3,"entries":[[3,"k5",7,"n1",8814,2],[3]],
-//!  "fwd":[["n1",8814,3,"k5",8]],"offsets":{"k5":12},"relay_me":true}
+//! {"type":"sync","inc":8814,"term":3,"leader":"n0","hb":17,"seq":41,"got":39,
+//!  "facts":[["n0",17,3,120,118,17],["n1",8814,3,119,118,17]],
+//!  "prev":118,"prev_term":3,"entries":[[3,"k5",7,"n1",8814,2],[3],[3,{"k5":12},"n2",90,0]],
+//!  "fwd":[["n1",8814,3,"k5",8],["n1",8814,4,{"k5":12}]],"relay_me":true}
 //! {"type":"vote","term":4,"candidate":"n2","last_index":120,"last_term":3,"pre":true,"relayed":false}
 //! {"type":"vote_reply","term":4,"voter":"n1","candidate":"n2","granted":true,"pre":true,"relayed":false}
 //! ```
-//! A fact is `[node, term, match, commit, hb]`; an entry is `[term]` (a leader's no-op) or
-//! `[term, key, msg, origin, incarnation, seq]`; a forward is `[origin, incarnation, seq,
-//! key, msg]`. `prev`, `prev_term` and `entries` come together or not at all; `leader`,
-//! `fwd`, `offsets` and `relay_me` are left out when empty.
+//! A fact is `[node, incarnation, term, match, commit, hb]`; an entry is `[term]` (a
+//! leader's no-op), `[term, key, msg, origin, incarnation, seq]` (a send) or `[term,
+//! {offsets}, origin, incarnation, seq]` (a commit of offsets); a forward is `[origin,
+//! incarnation, seq, key, msg]` or `[origin, incarnation, seq, {offsets}]`. `prev`,
+//! `prev_term` and `entries` come together or not at all; `joining`, `ask`, `leader`,
+//! `fwd` and `relay_me` are left out when empty.
 //!
 //! Invariants (the same rules as client messages, see [`super`]):
 //! - payloads travel as the exact JSON text the client sent, never parsed or re-encoded;
@@ -43,6 +46,16 @@ use std::fmt;
 /// The replication packet. See the module docs for what each part is for.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Sync {
+    /// The sender's incarnation: the time it started, which grows with every restart, so
+    /// that a peer can tell news from this run of the sender from news of an earlier one.
+    pub inc: u64,
+    /// The sender has just started and may have forgotten an earlier run: it takes no
+    /// part in elections or commits yet, and every peer answers its packets (see
+    /// `cluster::recovery`).
+    pub joining: bool,
+    /// The sender asks for a packet back: a joining node's question, which any packet
+    /// sent after this one answers.
+    pub ask: bool,
     /// The sender's current term.
     pub term: Term,
     /// Who the sender believes leads `term`, if it knows.
@@ -71,6 +84,8 @@ pub struct Sync {
 pub struct Fact {
     /// The node the fact is about.
     pub node: NodeId,
+    /// Its incarnation the fact is about (0 when the sender has not heard of one).
+    pub inc: u64,
     /// The term the node was in when it reported.
     pub term: Term,
     /// The length of the node's log prefix known to equal the log of `term`'s leader.
@@ -236,8 +251,15 @@ pub struct VoteReply {
 // ---- Encoding ----
 
 pub(super) fn encode_sync(out: &mut Vec<u8>, s: &Sync) {
-    out.extend_from_slice(b"{\"type\":\"sync\",\"term\":");
-    write_u64(out, s.term.0);
+    out.extend_from_slice(b"{\"type\":\"sync\",\"inc\":");
+    write_u64(out, s.inc);
+    if s.joining {
+        out.extend_from_slice(b",\"joining\":true");
+    }
+    if s.ask {
+        out.extend_from_slice(b",\"ask\":true");
+    }
+    field(out, "term", s.term.0);
     if let Some(leader) = &s.leader {
         out.extend_from_slice(b",\"leader\":");
         write_json_str(out, leader.as_bytes());
@@ -252,7 +274,7 @@ pub(super) fn encode_sync(out: &mut Vec<u8>, s: &Sync) {
         }
         out.push(b'[');
         write_json_str(out, f.node.as_bytes());
-        for n in [f.term.0, f.matched.0, f.commit.0, f.hb] {
+        for n in [f.inc, f.term.0, f.matched.0, f.commit.0, f.hb] {
             out.push(b',');
             write_u64(out, n);
         }
@@ -410,6 +432,11 @@ pub(super) fn decode(kind: &str, raw: &str) -> Option<Result<Body, String>> {
 
 #[derive(Deserialize)]
 struct WireSync<'a> {
+    inc: u64,
+    #[serde(default)]
+    joining: bool,
+    #[serde(default)]
+    ask: bool,
     term: u64,
     #[serde(borrow, default)]
     leader: Option<Cow<'a, str>>,
@@ -417,7 +444,7 @@ struct WireSync<'a> {
     seq: u64,
     got: u64,
     #[serde(borrow)]
-    facts: Vec<(Cow<'a, str>, u64, u64, u64, u64)>,
+    facts: Vec<(Cow<'a, str>, u64, u64, u64, u64, u64)>,
     #[serde(default)]
     prev: Option<u64>,
     #[serde(default)]
@@ -446,6 +473,9 @@ impl WireSync<'_> {
             }
         };
         Ok(Sync {
+            inc: self.inc,
+            joining: self.joining,
+            ask: self.ask,
             term: Term(self.term),
             leader: self.leader.map(|l| NodeId::new(&l)),
             hb: self.hb,
@@ -454,8 +484,9 @@ impl WireSync<'_> {
             facts: self
                 .facts
                 .into_iter()
-                .map(|(node, term, matched, commit, hb)| Fact {
+                .map(|(node, inc, term, matched, commit, hb)| Fact {
                     node: NodeId::new(&node),
+                    inc,
                     term: Term(term),
                     matched: LogIndex(matched),
                     commit: LogIndex(commit),

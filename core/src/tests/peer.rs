@@ -31,6 +31,9 @@ fn round_trip(message: &Message) -> Message {
 fn full_sync() -> Sync {
     let commit = vec![(Key::new("k5"), Offset(12)), (Key::new("é\"x"), Offset(0))];
     Sync {
+        inc: 1_764_600_000_000_001,
+        joining: true,
+        ask: true,
         term: Term(3),
         leader: Some(NodeId::new("n0")),
         hb: 17,
@@ -38,6 +41,7 @@ fn full_sync() -> Sync {
         got: 39,
         facts: vec![Fact {
             node: NodeId::new("n0"),
+            inc: 17,
             term: Term(3),
             matched: LogIndex(120),
             commit: LogIndex(118),
@@ -90,7 +94,7 @@ fn every_part_of_a_sync_survives_the_round_trip() {
 fn a_wrong_entry_or_forward_shape_is_a_clear_error() {
     let line = |entries: &str, fwd: &str| {
         format!(
-            r#"{{"src":"n1","dest":"n0","body":{{"type":"sync","term":1,"hb":0,"seq":1,"got":0,"facts":[],"prev":0,"prev_term":0,"entries":{entries},"fwd":{fwd}}}}}"#
+            r#"{{"src":"n1","dest":"n0","body":{{"type":"sync","inc":5,"term":1,"hb":0,"seq":1,"got":0,"facts":[],"prev":0,"prev_term":0,"entries":{entries},"fwd":{fwd}}}}}"#
         )
     };
     let fails = |entries: &str, fwd: &str, needle: &str| {

@@ -33,6 +33,8 @@
 mod clients;
 pub(crate) mod driver;
 mod nodes;
+
+pub use nodes::recovery_grace_us;
 mod phases;
 mod replies;
 
@@ -175,6 +177,8 @@ struct NodeSlot {
     up: bool,
     /// The earliest timer event scheduled for it.
     timer: Option<Micros>,
+    /// After a restart, until it joins: its entry in `History::recoveries`.
+    recovery: Option<usize>,
 }
 
 struct InFlight {
@@ -265,6 +269,7 @@ impl<'a> Sim<'a> {
                 muted: false,
                 up: true,
                 timer: None,
+                recovery: None,
             })
             .collect();
         let threads = (0..options.threads())
