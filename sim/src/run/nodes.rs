@@ -22,10 +22,10 @@ impl Sim<'_> {
     pub(super) fn start(&mut self) {
         self.trace.line(0, || {
             format!(
-                "run {} ({} nodes, {} threads)",
+                "run {} ({}, {})",
                 self.options,
-                self.node_ids.len(),
-                self.threads.len()
+                trace::count(self.node_ids.len(), "node", "nodes"),
+                trace::count(self.threads.len(), "thread", "threads")
             )
         });
         // spec: kafka.md 1.5 — every node is set up before any gets its `init`.
