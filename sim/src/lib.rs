@@ -11,7 +11,8 @@
 //! processes). Modules, one concept each: [`rng`] (seeded streams), `events` (the
 //! `(time, seq)` queue), [`net`] (latency, inboxes, partitions), [`nemesis`] (partition
 //! shapes), [`services`] (lin-kv, seq-kv, lww-kv, lin-tso), `workload` (the generator),
-//! `client` (Maelstrom's kafka client), [`payloads`] (what messages carry), [`trace`] (readable lines), [`options`] (flags
+//! `client` (Maelstrom's kafka client), [`payloads`] (what messages carry), [`trace`] (readable lines), [`messages`] (the
+//! record of every message, for reports), [`options`] (flags
 //! and swarm draws), [`report`] (the summary and sweeps), [`stats`] (run statistics).
 //!
 //! # The command
@@ -44,6 +45,7 @@ mod events;
 #[cfg(test)]
 mod fuzz_tests;
 pub mod history;
+pub mod messages;
 pub mod nemesis;
 pub mod net;
 pub mod options;

@@ -96,6 +96,10 @@ pub struct Options {
     /// Maelstrom's `node-logs`. Says where output goes, not what the run does, so replay
     /// commands leave it out.
     pub log_dir: Option<String>,
+    /// Keep a record of every message the network carries (`--report` draws its message
+    /// rates and Lamport diagram from it). Changes nothing about the run, so replay
+    /// commands leave it out; off, a run pays nothing for it.
+    pub record_messages: bool,
 }
 
 impl Default for Options {
@@ -124,6 +128,7 @@ impl Default for Options {
             bin: None,
             node_args: Vec::new(),
             log_dir: None,
+            record_messages: false,
         }
     }
 }
