@@ -104,6 +104,16 @@ impl Report {
         self.strict.keys().copied().collect()
     }
 
+    /// Jepsen's anomalies (and `phantom-value`) by name, each with its kept examples.
+    pub fn anomaly_groups(&self) -> &BTreeMap<&'static str, Group> {
+        &self.anomalies
+    }
+
+    /// Our stricter checks' findings by name, each with its kept examples.
+    pub fn strict_groups(&self) -> &BTreeMap<&'static str, Group> {
+        &self.strict
+    }
+
     /// The kept examples of one anomaly or strict check (empty if none was found).
     pub fn cases(&self, name: &str) -> &[Case] {
         self.anomalies
