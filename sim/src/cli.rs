@@ -39,10 +39,13 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// One test: prints the summary (or JSON with --json); exit 0 if valid, 1 if not.
+    /// One test: prints its summary (or JSON with --json)
+    ///
+    /// Exit 0 if the test is valid, 1 if not.
     Run(RunArgs),
-    /// One test per seed: prints each failing seed with the command that replays it;
-    /// exit 0 if every seed passed, 1 if not. A seed in which no majority of the servers
+    /// One test per seed: prints each failing seed with the command that replays it
+    ///
+    /// Exit 0 if every seed passed, 1 if not. A seed in which no majority of the servers
     /// could talk long enough to acknowledge a send is counted apart, as no-quorum.
     Sweep(SweepArgs),
 }
