@@ -258,3 +258,31 @@ fn anomalies(report: &Report) -> String {
     out.push_str("</section>\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checker;
+
+    #[test]
+    fn a_run_that_never_started_still_gets_a_page() {
+        // An init failure leaves an empty history; a run without --report no record.
+        let options = Options::default();
+        for messages in [None, Some(crate::messages::Recording::default())] {
+            let outcome = Outcome {
+                failure: Some("n1 did not answer init within 10 s".into()),
+                messages,
+                ..Outcome::default()
+            };
+            let report = checker::check(&outcome.history);
+            let page = page(&options, &outcome, &report, Some((0, 1000)));
+            assert!(page.contains("RUN FAILED: n1 did not answer init"));
+            assert!(page.contains(r#"data-verdict="invalid""#));
+            assert_eq!(
+                page.matches("<figure").count(),
+                4 + usize::from(outcome.messages.is_some()) * 2
+            );
+            assert!(!page.contains("data-chart-error"), "a chart was not drawn");
+        }
+    }
+}
