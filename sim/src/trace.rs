@@ -49,6 +49,11 @@ pub fn time(us: Micros) -> String {
     format!("{}.{:03}ms", us / 1000, us % 1000)
 }
 
+/// `n` with its noun, singular or plural: `1 node`, `2 threads`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// The most messages of a `poll_ok` a trace line shows per key.
 const RUN_SHOWN_MAX: usize = 8;
 
@@ -348,6 +353,8 @@ mod tests {
         assert_eq!(body(&send), r#"send key="9" msg=3 msg_id=17"#);
         assert_eq!(time(12_345), "12.345ms");
         assert_eq!(time(7), "0.007ms");
+        assert_eq!(count(1, "node", "nodes"), "1 node");
+        assert_eq!(count(2, "thread", "threads"), "2 threads");
     }
 
     #[test]

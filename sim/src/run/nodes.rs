@@ -12,6 +12,7 @@
 use super::{INIT_TIMEOUT_US, Owner, Phase, Sim, node_config, seconds};
 use crate::events::Event;
 use crate::history::{Micros, NemesisEvent, NemesisKind, Recovery, ViolationKind, WireViolation};
+use crate::messages::Fate;
 use crate::net::{Addr, Envelope};
 use crate::options::Options;
 use crate::quorum::Timeline;
@@ -25,10 +26,10 @@ impl Sim<'_> {
     pub(super) fn start(&mut self) {
         self.trace.line(0, || {
             format!(
-                "run {} ({} nodes, {} threads)",
+                "run {} ({}, {})",
                 self.options,
-                self.node_ids.len(),
-                self.threads.len()
+                trace::count(self.node_ids.len(), "node", "nodes"),
+                trace::count(self.threads.len(), "thread", "threads")
             )
         });
         // spec: kafka.md 1.5 — every node is set up before any gets its `init`.
@@ -121,13 +122,16 @@ impl Sim<'_> {
                     self.trace.line(now, || {
                         format!("{} is down; message lost", self.node_ids[i])
                     });
+                    self.net.log.ended(env.record, now, Fate::ReceiverDown);
                     return;
                 }
+                self.net.log.ended(env.record, now, Fate::Delivered);
                 self.net.count_delivered(&env, to);
                 let outputs = self.driver.deliver(i, now, env);
                 self.on_outputs(i, outputs);
             }
             Addr::Service(service) => {
+                self.net.log.ended(env.record, now, Fate::Delivered);
                 self.net.count_delivered(&env, to);
                 let Some(body) = self.services.handle(service, &env.msg.src, &env.msg.body) else {
                     self.trace
@@ -147,6 +151,7 @@ impl Sim<'_> {
             Addr::Client(k) => {
                 // A client's inbox exists only while the client is open, so whatever is
                 // taken from it is delivered.
+                self.net.log.ended(env.record, now, Fate::Delivered);
                 self.net.count_delivered(&env, to);
                 match self.clients.get(&k).copied() {
                     Some(Owner::Init(node)) => {
@@ -348,7 +353,7 @@ impl Sim<'_> {
         self.nodes[i].timer = None;
         self.nodes[i].recovery = None;
         self.driver.kill(i);
-        self.net.clear_node(i);
+        self.net.clear_node(i, now);
         self.trace
             .line(now, || format!("nemesis crash {}", self.node_ids[i]));
         self.history.nemesis.push(NemesisEvent {

@@ -284,8 +284,9 @@ pub fn summary(options: &Options, outcome: &Outcome, report: &Report) -> String 
     if !h.nemesis.is_empty() {
         let _ = writeln!(
             out,
-            "nemesis: {} events, {starts} partitions",
-            h.nemesis.len()
+            "nemesis: {}, {}",
+            trace::count(h.nemesis.len(), "event", "events"),
+            trace::count(starts, "partition", "partitions")
         );
     }
     // A real-time run's times are the wall clock's, since its start.
@@ -422,7 +423,9 @@ pub fn to_json(options: &Options, outcome: &Outcome, report: &Report) -> serde_j
     let mut value = json!({
         "options": options.to_args(),
         "valid": is_valid(outcome, report),
-        "strict-valid": is_valid(outcome, report) && report.is_strict_valid(),
+        // Maelstrom's verdict on the run (with its failures and fatal wire violations),
+        // then the same with our stricter checks added; `checker` holds each check's own.
+        "valid-with-strict": is_valid(outcome, report) && report.is_strict_valid(),
         "no-quorum": matches!(verdict(options, outcome, report, false), Verdict::NoQuorum { .. }),
         "crashed-alone": verdict(options, outcome, report, false) == Verdict::CrashedAlone,
         "failure": outcome.failure,
