@@ -70,6 +70,9 @@ pub struct Status {
     /// Whether it takes full part: false while it joins after starting, perhaps after a
     /// crash (see `cluster::recovery`).
     pub member: bool,
+    /// Whom it voted for in its term, if anyone (itself when it stood, or when it joined
+    /// after a restart in this term).
+    pub voted_for: Option<NodeId>,
 }
 
 /// A candidate's claim to lead, in the order pre-votes prefer: the later last term, then
@@ -257,6 +260,7 @@ impl Cluster {
             commit: self.journal.commit(),
             last: self.journal.last(),
             member: self.is_member(),
+            voted_for: self.election.voted_for.map(|v| self.ids[v].clone()),
         }
     }
 
