@@ -778,11 +778,17 @@ impl Cluster {
             // A promise yields to a better claim (a longer log, or as long a log and a
             // lower id), so that of the candidates of one moment the best one wins
             // whenever it asks, and a pre-candidate that yields stops its own candidacy.
+            // A pre-candidate's promise to itself lasts as long as its pre-candidacy
+            // (up to two election timeouts), not one timeout: else, over a slow path (a
+            // one-way ring's relays at 100 ms), it yields to a worse claim just before
+            // its own grants come back, and the ring can go seconds without a leader.
             let theirs = Claim(vote.last_term, vote.last_index, Reverse(candidate));
+            let standing = self.election.role == Role::PreCandidate;
             let promised = self.pre_promise.is_some_and(|(term, claim, at)| {
+                let ours = standing && claim.2.0 == self.me;
                 term == vote.term
                     && claim.2.0 != candidate
-                    && now < at.add_micros(self.timing.election_us)
+                    && (ours || now < at.add_micros(self.timing.election_us))
                     && theirs <= claim
             });
             let granted = !live

@@ -207,8 +207,12 @@ impl Cluster {
         let Standing::Joining(j) = &mut self.standing else {
             return;
         };
+        // The target is the leader's first answer, not its latest: under load the
+        // leader's log end is always ahead of what a follower has applied, and a target
+        // that moved with it would keep the node joining until the load paused.
         if after_read
             && j.read_term.is_some()
+            && j.target.is_none()
             && self.election.leader == Some(from)
             && answer.term == self.election.term
             && let Some(last) = answer.leads_to

@@ -87,10 +87,14 @@ pub fn verdict(options: &Options, outcome: &Outcome, report: &Report, strict: bo
             .iter()
             .all(|name| *name == names::EMPTY_TRANSACTION_GRAPH);
     if only_no_send {
-        let nodes = options.node_ids();
-        let longest_us = crate::quorum::longest_majority_window(&outcome.history, &nodes);
+        // A restarted node still recovering cannot help a majority acknowledge: judge
+        // the chance as the crash nemesis does (`run::nodes`).
+        let (history, nodes) = (&outcome.history, options.node_ids());
+        let grace = crate::run::recovery_grace_us(options);
+        let timeline = crate::quorum::Timeline::with_recovery(history, &nodes, grace);
+        let longest_us = timeline.longest_majority_window(history.main_phase_end);
         let sends_in_majority =
-            crate::quorum::Unavailability::of(&outcome.history, &nodes).sends_in_majority;
+            crate::quorum::Unavailability::over(history, &timeline).sends_in_majority;
         if longest_us < quorum_window_us(options) || sends_in_majority == 0 {
             return Verdict::NoQuorum { longest_us };
         }

@@ -389,7 +389,11 @@ impl Sim<'_> {
         let grace = recovery_grace_us(self.options);
         restarted
             .into_iter()
-            .filter(|&(i, at)| timeline.time_whole(i, at, now) < grace)
+            .filter(|&(i, at)| {
+                timeline
+                    .recovered_at(i, at, grace)
+                    .is_none_or(|recovered| recovered > now)
+            })
             .map(|(i, _)| i)
             .collect()
     }
