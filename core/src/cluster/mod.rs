@@ -154,9 +154,12 @@ pub(crate) struct Cluster {
     grew_at: Timestamp,
     /// A follower answers the leader's latest packet at this time (see `outbox`).
     answer_at: Option<Timestamp>,
-    /// Election messages already passed on, each at most once:
-    /// `(term, is_reply, pre, from, candidate)`.
-    relayed: BTreeSet<(Term, bool, bool, usize, usize)>,
+    /// Election messages passed on, `(term, is_reply, pre, from, candidate)`, and when:
+    /// each at most once per heartbeat interval, the pace at which candidates ask again.
+    /// Once per term would not do: pre-votes do not change the term, so a lost relay
+    /// of a pre-vote request or grant would never go again, and a one-way ring with
+    /// some loss could stay without a leader for as long as the cut lasts.
+    relayed: BTreeMap<(Term, bool, bool, usize, usize), Timestamp>,
     /// When the node started: it cannot call itself cut off before it has had time to
     /// hear its peers.
     started: Timestamp,
@@ -230,7 +233,7 @@ impl Cluster {
             leader_packet_at: None,
             grew_at: now,
             answer_at: None,
-            relayed: BTreeSet::new(),
+            relayed: BTreeMap::new(),
             started: now,
             asked_at: now,
             pre_promise: None,
@@ -410,7 +413,7 @@ impl Cluster {
         self.answer_at = None;
         self.grew_at = now;
         self.election.timeout_at = self.random_timeout(now);
-        self.relayed.retain(|&(t, ..)| t >= term);
+        self.relayed.retain(|&(t, ..), _| t >= term);
         self.on_new_term();
     }
 
@@ -757,9 +760,7 @@ impl Cluster {
         // most likely, do the others who hear the same leader.
         if !vote.relayed
             && !live
-            && self
-                .relayed
-                .insert((vote.term, false, vote.pre, candidate, candidate))
+            && self.relay_due((vote.term, false, vote.pre, candidate, candidate), now)
         {
             let relayed = Vote {
                 relayed: true,
@@ -870,9 +871,7 @@ impl Cluster {
         if candidate != self.me {
             if !reply.relayed
                 && reply.granted
-                && self
-                    .relayed
-                    .insert((reply.term, true, reply.pre, voter, candidate))
+                && self.relay_due((reply.term, true, reply.pre, voter, candidate), now)
             {
                 let relayed = VoteReply {
                     relayed: true,
@@ -913,6 +912,18 @@ impl Cluster {
     }
 
     // ---- Elections ----
+
+    /// Whether an election message may be relayed now (see `relayed`); notes it if so.
+    fn relay_due(&mut self, key: (Term, bool, bool, usize, usize), now: Timestamp) -> bool {
+        let again = self.timing.heartbeat_us;
+        match self.relayed.get(&key) {
+            Some(&at) if now < at.add_micros(again) => false,
+            _ => {
+                self.relayed.insert(key, now);
+                true
+            }
+        }
+    }
 
     /// Asks every peer whether it would vote for us in the next term.
     fn pre_vote(&mut self, now: Timestamp, out: &mut Vec<Output>) {
