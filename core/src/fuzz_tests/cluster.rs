@@ -1374,7 +1374,7 @@ impl Tamper {
             ],
             Tamper::OkToRefusal => &["the definite error 11"],
             Tamper::PollShort => &["committed messages vanished"],
-            Tamper::PollDuplicate => &["one send shows twice", "showed two payloads"],
+            Tamper::PollDuplicate => &["one send shows twice"],
             Tamper::ListLower => &["below the commit", "went back"],
             Tamper::ListHigher => &["no input offered more"],
             Tamper::SeqRepeat => &["packet numbers to"],
@@ -1479,8 +1479,16 @@ impl Tamper {
                 };
             }
             Tamper::PollShort | Tamper::PollDuplicate => {
-                // A run that keeps a message when it loses one, so that it is not empty.
-                let fits = |r: &crate::MsgRun| r.len() >= 2;
+                // PollShort: a run that keeps a message when it loses one, so that it is
+                // not empty. PollDuplicate: a run holding a client's send, copied to the
+                // end, where the check for a send shown twice applies (see the module
+                // docs).
+                let tagged =
+                    |r: &crate::MsgRun| r.iter().position(|(_, t)| t.starts_with(TAG_PREFIX));
+                let fits = |r: &crate::MsgRun| match self {
+                    Tamper::PollShort => r.len() >= 2,
+                    _ => !check.hostile && !check.forged && tagged(r).is_some(),
+                };
                 let Some(m) = sends.into_iter().find(|m| match &m.body {
                     Body::PollOk { msgs, .. } => msgs.iter().any(fits),
                     _ => false,
@@ -1504,10 +1512,8 @@ impl Tamper {
                 }
                 if self == Tamper::PollDuplicate {
                     let (last, _) = items[items.len() - 1];
-                    rebuilt.push(
-                        last.next(),
-                        &Payload::parse(&items[0].1).expect("a payload"),
-                    );
+                    let copy = &items[tagged(run).expect("found above")].1;
+                    rebuilt.push(last.next(), &Payload::parse(copy).expect("a payload"));
                 }
                 *run = rebuilt;
             }

@@ -7,7 +7,9 @@
 //! - [`wire_bytes`]: arbitrary bytes, split on `\n`;
 //! - [`wire_envelopes`]: structured envelopes rendered to JSON with mutations (wrong
 //!   types, missing and extra fields, huge and negative numbers, odd Unicode, truncation,
-//!   stray bytes), which get much deeper into the decoder than random bytes do.
+//!   stray bytes), which get much deeper into the decoder than random bytes do. The
+//!   envelopes hold every body type, the peer messages (`sync`, `vote`, `vote_reply`,
+//!   with their nested facts, entries and forwards) included.
 //!
 //! Checked: nothing panics; every message the node sends passes [`super::check_outputs`]
 //! (a reply to the sender, a closed envelope, one line, decodes back to itself); every
@@ -19,7 +21,11 @@ use super::{
     GenKey, GenName, GenPayload, GenText, TEST_ITERATIONS, check_line, check_outputs, init_message,
 };
 use crate::protocol::decode;
-use crate::{Body, Config, ErrorCode, Input, Key, Message, MsgId, Node, NodeId, Offset, Payload};
+use crate::protocol::{Append, Entry, Fact, Forward, Origin, Sync, Vote, VoteReply};
+use crate::{
+    Body, Config, ErrorCode, Input, Key, LogIndex, Message, MsgId, Node, NodeId, Offset, Payload,
+    Term,
+};
 use bolero::{TypeGenerator, check};
 use serde_json::{Map, Value};
 
@@ -195,6 +201,227 @@ enum GenBody {
         msg_id: Option<GenNum>,
         in_reply_to: Option<GenNum>,
     },
+    /// The peer messages (`protocol::peer`): the replication packet and elections.
+    Sync(Box<GenSync>),
+    Vote {
+        term: GenNum,
+        candidate: GenName,
+        last_index: GenNum,
+        last_term: GenNum,
+        pre: bool,
+        /// Left out when `None`: it defaults to false.
+        relayed: Option<bool>,
+    },
+    VoteReply {
+        term: GenNum,
+        voter: GenName,
+        candidate: GenName,
+        granted: bool,
+        pre: bool,
+        relayed: Option<bool>,
+    },
+}
+
+/// A `sync` as `protocol::peer` describes it: facts `[node, term, match, commit, hb]`,
+/// entries `[term]` or `[term, key, msg, origin, incarnation, seq]`, forwards `[origin,
+/// incarnation, seq, key, msg]`; optional fields left out when `None`.
+#[derive(Clone, Debug, TypeGenerator)]
+struct GenSync {
+    term: GenNum,
+    leader: Option<GenName>,
+    hb: GenNum,
+    seq: GenNum,
+    got: GenNum,
+    #[generator(bolero::produce::<Vec<GenFact>>().with().len(0..4usize))]
+    facts: Vec<GenFact>,
+    /// `prev`, `prev_term` and `entries`, which come together or not at all.
+    append: Option<(GenNum, GenNum, Vec<GenEntry>)>,
+    #[generator(bolero::produce::<Vec<GenForward>>().with().len(0..3usize))]
+    fwd: Vec<GenForward>,
+    offsets: Option<Vec<(GenKey, GenNum)>>,
+    relay_me: Option<bool>,
+}
+
+#[derive(Clone, Debug, TypeGenerator)]
+struct GenFact {
+    node: GenName,
+    term: GenNum,
+    matched: GenNum,
+    commit: GenNum,
+    hb: GenNum,
+}
+
+#[derive(Clone, Debug, TypeGenerator)]
+enum GenEntry {
+    Noop(GenNum),
+    Send {
+        term: GenNum,
+        key: GenKey,
+        msg: GenPayload,
+        origin: GenName,
+        incarnation: GenNum,
+        seq: GenNum,
+    },
+}
+
+#[derive(Clone, Debug, TypeGenerator)]
+struct GenForward {
+    origin: GenName,
+    incarnation: GenNum,
+    seq: GenNum,
+    key: GenKey,
+    msg: GenPayload,
+}
+
+impl GenSync {
+    fn render(&self, put: &mut dyn FnMut(&str, Value)) {
+        let array = |items: Vec<Value>| Value::Array(items);
+        put("type", "sync".into());
+        put("term", self.term.value());
+        if let Some(leader) = &self.leader {
+            put("leader", leader.render().into());
+        }
+        put("hb", self.hb.value());
+        put("seq", self.seq.value());
+        put("got", self.got.value());
+        let facts = self.facts.iter().map(|f| {
+            array(vec![
+                f.node.render().into(),
+                f.term.value(),
+                f.matched.value(),
+                f.commit.value(),
+                f.hb.value(),
+            ])
+        });
+        put("facts", array(facts.collect()));
+        if let Some((prev, prev_term, entries)) = &self.append {
+            put("prev", prev.value());
+            put("prev_term", prev_term.value());
+            let entries = entries.iter().map(|e| match e {
+                GenEntry::Noop(term) => array(vec![term.value()]),
+                GenEntry::Send {
+                    term,
+                    key,
+                    msg,
+                    origin,
+                    incarnation,
+                    seq,
+                } => array(vec![
+                    term.value(),
+                    key.render().into(),
+                    msg.value(),
+                    origin.render().into(),
+                    incarnation.value(),
+                    seq.value(),
+                ]),
+            });
+            put("entries", array(entries.collect()));
+        }
+        let fwd = self.fwd.iter().map(|f| {
+            array(vec![
+                f.origin.render().into(),
+                f.incarnation.value(),
+                f.seq.value(),
+                f.key.render().into(),
+                f.msg.value(),
+            ])
+        });
+        put("fwd", array(fwd.collect()));
+        if let Some(offsets) = &self.offsets {
+            let offsets = offsets.iter().map(|(k, n)| (k.render(), n.value()));
+            put("offsets", Value::Object(offsets.collect()));
+        }
+        if let Some(relay_me) = self.relay_me {
+            put("relay_me", relay_me.into());
+        }
+    }
+
+    /// The `Sync` this renders to, when every field is valid.
+    fn expected(&self) -> Option<Sync> {
+        let n = |n: &GenNum| n.as_u64();
+        let payload = |msg: &GenPayload| Payload::parse(&msg.value().to_string()).ok();
+        let facts = self.facts.iter().map(|f| {
+            Some(Fact {
+                node: NodeId::new(&f.node.render()),
+                term: Term(n(&f.term)?),
+                matched: LogIndex(n(&f.matched)?),
+                commit: LogIndex(n(&f.commit)?),
+                hb: n(&f.hb)?,
+            })
+        });
+        let append = match &self.append {
+            None => None,
+            Some((prev, prev_term, entries)) => {
+                let entries = entries.iter().map(|e| {
+                    Some(match e {
+                        GenEntry::Noop(term) => Entry::Noop {
+                            term: Term(n(term)?),
+                        },
+                        GenEntry::Send {
+                            term,
+                            key,
+                            msg,
+                            origin,
+                            incarnation,
+                            seq,
+                        } => Entry::Send {
+                            term: Term(n(term)?),
+                            key: Key::new(&key.render()),
+                            msg: payload(msg)?,
+                            origin: Origin {
+                                node: NodeId::new(&origin.render()),
+                                incarnation: n(incarnation)?,
+                                seq: n(seq)?,
+                            },
+                        },
+                    })
+                });
+                Some(Append {
+                    prev: LogIndex(n(prev)?),
+                    prev_term: Term(n(prev_term)?),
+                    entries: entries.collect::<Option<_>>()?,
+                })
+            }
+        };
+        let forwards = self.fwd.iter().map(|f| {
+            Some(Forward {
+                origin: Origin {
+                    node: NodeId::new(&f.origin.render()),
+                    incarnation: n(&f.incarnation)?,
+                    seq: n(&f.seq)?,
+                },
+                key: Key::new(&f.key.render()),
+                msg: payload(&f.msg)?,
+            })
+        });
+        Some(Sync {
+            term: Term(n(&self.term)?),
+            leader: self.leader.as_ref().map(|l| NodeId::new(&l.render())),
+            hb: n(&self.hb)?,
+            seq: n(&self.seq)?,
+            got: n(&self.got)?,
+            facts: facts.collect::<Option<_>>()?,
+            append,
+            forwards: forwards.collect::<Option<_>>()?,
+            offsets: match &self.offsets {
+                Some(pairs) => offsets(pairs)?,
+                None => Vec::new(),
+            },
+            relay_me: self.relay_me.unwrap_or(false),
+        })
+    }
+}
+
+/// The offsets a rendered `{"key": n, …}` object holds: one entry per distinct key, the
+/// last one, in the object's (sorted) order; `None` if one is not a valid offset.
+fn offsets(pairs: &[(GenKey, GenNum)]) -> Option<Vec<(Key, Offset)>> {
+    let mut map = std::collections::BTreeMap::new();
+    for (k, n) in pairs {
+        map.insert(k.render(), n);
+    }
+    map.into_iter()
+        .map(|(k, n)| Some((Key::new(&k), n.as_offset()?)))
+        .collect()
 }
 
 /// Which object a mutation applies to.
@@ -327,6 +554,43 @@ impl GenEnvelope {
                     put("in_reply_to", in_reply_to.value());
                 }
             }
+            GenBody::Sync(sync) => sync.render(&mut put),
+            GenBody::Vote {
+                term,
+                candidate,
+                last_index,
+                last_term,
+                pre,
+                relayed,
+            } => {
+                put("type", "vote".into());
+                put("term", term.value());
+                put("candidate", candidate.render().into());
+                put("last_index", last_index.value());
+                put("last_term", last_term.value());
+                put("pre", (*pre).into());
+                if let Some(relayed) = relayed {
+                    put("relayed", (*relayed).into());
+                }
+            }
+            GenBody::VoteReply {
+                term,
+                voter,
+                candidate,
+                granted,
+                pre,
+                relayed,
+            } => {
+                put("type", "vote_reply".into());
+                put("term", term.value());
+                put("voter", voter.render().into());
+                put("candidate", candidate.render().into());
+                put("granted", (*granted).into());
+                put("pre", (*pre).into());
+                if let Some(relayed) = relayed {
+                    put("relayed", (*relayed).into());
+                }
+            }
         }
         body
     }
@@ -407,16 +671,6 @@ impl GenEnvelope {
         if !self.mutations.is_empty() || self.has_raw() {
             return None;
         }
-        let offsets = |pairs: &[(GenKey, GenNum)]| -> Option<Vec<(Key, Offset)>> {
-            // The rendered object keeps one entry per distinct key, the last one.
-            let mut map = std::collections::BTreeMap::new();
-            for (k, n) in pairs {
-                map.insert(k.render(), n);
-            }
-            map.into_iter()
-                .map(|(k, n)| Some((Key::new(&k), n.as_offset()?)))
-                .collect()
-        };
         let body = match &self.body {
             GenBody::Init {
                 msg_id,
@@ -496,6 +750,37 @@ impl GenEnvelope {
                     raw: Value::Object(self.body_value()).to_string().into(),
                 }
             }
+            GenBody::Sync(sync) => Body::Sync(Box::new(sync.expected()?)),
+            GenBody::Vote {
+                term,
+                candidate,
+                last_index,
+                last_term,
+                pre,
+                relayed,
+            } => Body::Vote(Vote {
+                term: Term(term.as_u64()?),
+                candidate: NodeId::new(&candidate.render()),
+                last_index: LogIndex(last_index.as_u64()?),
+                last_term: Term(last_term.as_u64()?),
+                pre: *pre,
+                relayed: relayed.unwrap_or(false),
+            }),
+            GenBody::VoteReply {
+                term,
+                voter,
+                candidate,
+                granted,
+                pre,
+                relayed,
+            } => Body::VoteReply(VoteReply {
+                term: Term(term.as_u64()?),
+                voter: NodeId::new(&voter.render()),
+                candidate: NodeId::new(&candidate.render()),
+                granted: *granted,
+                pre: *pre,
+                relayed: relayed.unwrap_or(false),
+            }),
         };
         Some(Message {
             src: NodeId::new(&self.src.render()),
@@ -524,6 +809,9 @@ const KNOWN_KINDS: &[&str] = &[
     "list_committed_offsets",
     "list_committed_offsets_ok",
     "error",
+    "sync",
+    "vote",
+    "vote_reply",
 ];
 
 /// A change applied to the rendered text rather than to the value.
