@@ -28,7 +28,7 @@ mod time;
 #[cfg(test)]
 mod tests;
 
-pub use cluster::Timing;
+pub use cluster::{Status, Timing};
 pub use ids::{Key, LogIndex, MsgId, NodeId, Offset, Term};
 pub use node::{Config, ConfigError, Input, Node, Output};
 pub use protocol::{Body, ErrorCode, Malformed, Message, MsgRun, Payload};

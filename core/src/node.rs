@@ -1,6 +1,6 @@
 //! The Node: Replicator's state machine for one Maelstrom server.
 
-use crate::cluster::{Cluster, Timing};
+use crate::cluster::{Cluster, Status, Timing};
 use crate::ids::{Key, MsgId, NodeId, Offset};
 use crate::log::{Budget, Logs};
 use crate::offsets::Offsets;
@@ -142,6 +142,16 @@ impl Node {
     pub fn step_into(&mut self, now: Timestamp, input: Input, out: &mut Vec<Output>) {
         assert!(now >= self.now, "time went back from {} to {now}", self.now);
         self.now = now;
+        // A poll, a list or a line the node cannot read changes nothing the cluster
+        // acts on: unless a deadline has come, the replica has nothing to do for it.
+        let read_only = match &input {
+            Input::Message(m) => matches!(
+                m.body,
+                Body::Poll { .. } | Body::ListCommittedOffsets { .. }
+            ),
+            Input::Malformed(_) => true,
+            Input::Tick => false,
+        };
         match input {
             Input::Message(message) => self.on_message(message, out),
             Input::Malformed(malformed) => self.on_malformed(malformed, out),
@@ -149,6 +159,7 @@ impl Node {
         }
         if let State::Serving(serving) = &mut self.state
             && let Some(replica) = &mut serving.replica
+            && !(read_only && replica.next_deadline().is_some_and(|d| now < d))
         {
             replica.tick(now, &mut serving.logs, &serving.offsets, out);
         }
@@ -181,6 +192,18 @@ impl Node {
         match &self.state {
             State::AwaitingInit => &[],
             State::Serving(s) => &s.cluster,
+        }
+    }
+
+    /// The node's place in its cluster, once `init` has made it a member of one with
+    /// peers; `None` for a single node or before `init`.
+    pub fn status(&self) -> Option<Status> {
+        match &self.state {
+            State::Serving(Serving {
+                replica: Some(replica),
+                ..
+            }) => Some(replica.status()),
+            _ => None,
         }
     }
 

@@ -1,10 +1,17 @@
 //! The event queue: virtual time advances only by popping the earliest event.
 //!
+//! In a real-time run (`crate::realtime`) the same queue holds the same events, and the
+//! wall clock moves its time instead: it pops an event once the event is due
+//! ([`Events::pop_due`]), and moves the time to a node's line as it arrives
+//! ([`Events::catch_up`]).
+//!
 //! Invariants:
 //! - Events pop in `(time, seq)` order; `seq` is a counter, so two events at the same
 //!   instant pop in the order they were scheduled, and the order never depends on
 //!   anything but the run's own choices.
-//! - Time never goes back: an event scheduled in the past is clamped to the present.
+//! - Time never goes back: an event scheduled in the past is clamped to the present. In
+//!   real time an event may be popped after its time (the clock ran past it while the
+//!   driver was busy); the time then stays where it was.
 
 use crate::history::Micros;
 use std::cmp::Ordering;
@@ -98,7 +105,6 @@ impl Events {
     }
 
     /// When the earliest event is due, if any.
-    #[cfg(test)]
     pub(crate) fn peek_time(&self) -> Option<Micros> {
         self.heap.peek().map(|s| s.time)
     }
@@ -112,6 +118,20 @@ impl Events {
             "an event would be skipped"
         );
         self.now = self.now.max(time);
+    }
+
+    /// Real time: moves the clock forward to `time` (a node's line arrived then), or
+    /// leaves it where it is if it is already past.
+    pub(crate) fn catch_up(&mut self, time: Micros) {
+        self.now = self.now.max(time);
+    }
+
+    /// Real time: pops the earliest event, which is due, and moves the clock to its time
+    /// unless the clock is already past it.
+    pub(crate) fn pop_due(&mut self) -> Option<Event> {
+        let next = self.heap.pop()?;
+        self.now = self.now.max(next.time);
+        Some(next.event)
     }
 
     /// Pops the earliest event and moves the clock to it.
@@ -148,6 +168,22 @@ mod tests {
                 (5, Event::IssueCrash)
             ]
         );
+    }
+
+    #[test]
+    fn real_time_pops_late_events_without_going_back() {
+        let mut events = Events::default();
+        events.at(5, Event::IssueOp);
+        events.at(9, Event::MainEnd);
+        // A line read at 7 moves the clock there; the event due at 5 is then late.
+        events.catch_up(7);
+        assert_eq!(events.pop_due(), Some(Event::IssueOp));
+        assert_eq!(events.now(), 7);
+        events.catch_up(3);
+        assert_eq!(events.now(), 7);
+        assert_eq!(events.pop_due(), Some(Event::MainEnd));
+        assert_eq!(events.now(), 9);
+        assert_eq!(events.pop_due(), None);
     }
 
     #[test]

@@ -192,7 +192,7 @@ impl Scenario {
             },
             poll_msgs_max: small_budget(self.poll_msgs_max_pick),
             poll_bytes_max: small_budget(self.poll_bytes_max_pick),
-            trace: false,
+            ..Options::default()
         };
         options.raise_poll_budgets_to_floor();
         options

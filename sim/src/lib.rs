@@ -5,7 +5,10 @@
 //!
 //! The entry point is [`run::run`]: options and a server factory in, an
 //! [`run::Outcome`] (history, trace, run facts) out; [`checker::check`] judges the
-//! history. Modules, one concept each: [`rng`] (seeded streams), `events` (the
+//! history. [`run::run_processes`] runs the same test in real time against any Maelstrom
+//! node binary, one process per node ([`realtime`]); that mode alone reads a clock, and
+//! its outcome is not reproducible byte for byte (the operating system schedules the
+//! processes). Modules, one concept each: [`rng`] (seeded streams), `events` (the
 //! `(time, seq)` queue), [`net`] (latency, inboxes, partitions), [`nemesis`] (partition
 //! shapes), [`services`] (lin-kv, seq-kv, lww-kv, lin-tso), `workload` (the generator),
 //! `client` (Maelstrom's kafka client), [`payloads`] (what messages carry), [`trace`] (readable lines), [`options`] (flags
@@ -16,11 +19,14 @@
 //! cargo run --release -p replicator-sim -- run --node-count 1 --concurrency 2n \
 //!     --time-limit 20 --rate 1000 [--seed N] [--trace] [--json]
 //! cargo run --release -p replicator-sim -- sweep --seeds 0..1000 --swarm --node-count 1
+//! cargo run --release -p replicator-sim -- run --bin PATH --node-count 2 [...] [-- ARGS]
 //! ```
 //! `run` prints a Maelstrom-like summary (or JSON) and exits 0 when the run is valid, 1
 //! when not; `sweep` prints every failing seed with the one command that replays it.
 //! `--help` lists every flag, Maelstrom's and our extensions (`--loss`, `--duplicate`,
-//! `--crash-nodes`, `--payloads`, `--poll-msgs-max`, `--poll-bytes-max`).
+//! `--crash-nodes`, `--payloads`, `--poll-msgs-max`, `--poll-bytes-max`, and the shorter
+//! phases `--recovery-time`, `--final-time-limit`). With `--bin`, the nodes are processes
+//! of any Maelstrom node binary, run in real time (see [`realtime`]).
 //!
 //! # Deliberate differences from Maelstrom
 //! - Operations go to a uniformly drawn free thread (see `run`), so that every node sees
@@ -43,6 +49,7 @@ pub mod net;
 pub mod options;
 pub mod payloads;
 pub mod quorum;
+pub mod realtime;
 pub mod report;
 pub mod rng;
 pub mod run;

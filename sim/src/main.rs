@@ -1,7 +1,12 @@
 //! `replicator-sim`: runs Maelstrom's kafka test against Replicator's node in virtual
-//! time, one seed at a time (`run`) or over many seeds (`sweep`).
+//! time, one seed at a time (`run`) or over many seeds (`sweep`); with `--bin`, against
+//! any Maelstrom node binary's processes, in real time.
 //!
 //! Arguments are parsed by hand (the project allows no argument-parsing package).
+//!
+//! With `--bin`, Ctrl-C (and SIGTERM, SIGHUP) set a flag instead of killing the command
+//! at once: the run stops, every node process is killed and reaped, and the command exits
+//! 130. A second Ctrl-C exits at once.
 //!
 //! The command reads the wall clock, which `sim/clippy.toml` bans from the simulator: it
 //! only measures how long a run took, to report speed, and never feeds it into a run.
@@ -14,13 +19,16 @@ use replicator_sim::run;
 use replicator_sim::server;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage:
-  replicator-sim run [OPTIONS] [--json]
-      one test; prints the summary (or JSON with --json); exit 0 if valid, 1 if not
+  replicator-sim run [OPTIONS] [--json] [--bin PATH [--log-dir DIR]] [-- NODE-ARGS]
+      one test; prints the summary (or JSON with --json); exit 0 if valid, 1 if not;
+      with --bin, PATH runs as every node (one process each, NODE-ARGS as its argv) and
+      the test runs in real time; Ctrl-C stops it and reaps the processes (exit 130)
   replicator-sim sweep --seeds A..B [--swarm] [--strict] [--jobs N] [OPTIONS]
       one test per seed in [A, B); --swarm draws every option from the seed, and
       OPTIONS given explicitly override the drawn ones; prints each failing seed with
@@ -30,6 +38,16 @@ const USAGE: &str = "usage:
       apart, as no-quorum, not as a failure)
 
 OPTIONS:";
+
+/// How a command ended.
+enum Ended {
+    /// Every test was valid.
+    Valid,
+    /// Some test was not.
+    Invalid,
+    /// Ctrl-C (or SIGTERM, SIGHUP) stopped it; the node processes were reaped.
+    Interrupted,
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -44,12 +62,39 @@ fn main() -> ExitCode {
         None => Err("no command given".into()),
     };
     match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
+        Ok(Ended::Valid) => ExitCode::SUCCESS,
+        Ok(Ended::Invalid) => ExitCode::from(1),
+        Ok(Ended::Interrupted) => {
+            eprintln!("replicator-sim: interrupted; every node process was stopped");
+            ExitCode::from(130)
+        }
         Err(message) => {
             eprintln!("replicator-sim: {message}\n(see `replicator-sim --help`)");
             ExitCode::from(2)
         }
+    }
+}
+
+/// The flag Ctrl-C, SIGTERM and SIGHUP set, so that a real-time run can reap its node
+/// processes before the command exits. A second signal exits at once (130).
+fn stop_flag() -> Result<Arc<AtomicBool>, String> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        // Registered first, so it sees the flag as it was before this signal set it.
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&flag))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&flag)))
+            .map_err(|e| format!("could not handle signal {signal}: {e}"))?;
+    }
+    Ok(flag)
+}
+
+/// Runs one test: in virtual time, or in real time with `--bin` (stopped by `stop`).
+fn run_one(options: &Options, stop: Option<&Arc<AtomicBool>>) -> run::Outcome {
+    if options.bin.is_some() {
+        run::run_processes(options, stop.cloned())
+    } else {
+        run::run(options, &server::real_node())
     }
 }
 
@@ -61,6 +106,9 @@ fn parse_run(args: &[String]) -> Result<(Options, bool), String> {
     while let Some(flag) = iter.next() {
         if flag == "--json" {
             json = true;
+        } else if flag == "--" {
+            // spec: kafka.md 1.1 — what follows is the node binary's argv.
+            options.node_args = iter.by_ref().collect();
         } else if !options.apply_flag(&flag, &mut iter)? {
             return Err(format!("unknown flag {flag:?}"));
         }
@@ -69,18 +117,26 @@ fn parse_run(args: &[String]) -> Result<(Options, bool), String> {
     Ok((options, json))
 }
 
-fn cmd_run(args: &[String]) -> Result<bool, String> {
+fn cmd_run(args: &[String]) -> Result<Ended, String> {
     let (options, json) = parse_run(args)?;
+    let stop = options.bin.is_some().then(stop_flag).transpose()?;
     let started = Instant::now();
-    let outcome = run::run(&options, &server::real_node());
+    let outcome = run_one(&options, stop.as_ref());
     let simulated = Instant::now();
+    if stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+        return Ok(Ended::Interrupted);
+    }
     let report = checker::check(&outcome.history);
     let wall = report::Wall {
         run: simulated - started,
         check: simulated.elapsed(),
     };
-    // Timings go to stderr: stdout is a pure function of the seed and options.
-    eprintln!("{}", report::wall_line(&outcome, wall));
+    // Timings go to stderr: stdout is a pure function of the seed and options (in
+    // virtual time).
+    match report::realtime_line(&options, &outcome, wall.run) {
+        Some(line) => eprintln!("{line}"),
+        None => eprintln!("{}", report::wall_line(&outcome, wall)),
+    }
     let mut stdout = std::io::stdout().lock();
     if json {
         // One JSON document, the trace (when asked for) inside it.
@@ -95,7 +151,11 @@ fn cmd_run(args: &[String]) -> Result<bool, String> {
         }
         let _ = write!(stdout, "{}", report::summary(&options, &outcome, &report));
     }
-    Ok(report::is_valid(&outcome, &report))
+    Ok(if report::is_valid(&outcome, &report) {
+        Ended::Valid
+    } else {
+        Ended::Invalid
+    })
 }
 
 fn parse_seeds(text: &str) -> Result<(u64, u64), String> {
@@ -146,6 +206,11 @@ fn parse_sweep(args: &[String]) -> Result<Sweep, String> {
                 };
             }
             "--seed" => return Err("sweep takes --seeds A..B, not --seed".into()),
+            "--" => {
+                // The node binary's arguments, for every seed.
+                overrides.push(flag);
+                overrides.extend(iter.by_ref());
+            }
             _ => {
                 // Learn how many values the flag takes by applying it to a scratch copy.
                 let mut probe = Options::default();
@@ -186,9 +251,15 @@ struct SeedResult {
     no_quorum: bool,
 }
 
-fn sweep_seed(seed: u64, sweep: &Sweep) -> SeedResult {
+fn sweep_seed(seed: u64, sweep: &Sweep, stop: Option<&Arc<AtomicBool>>) -> SeedResult {
     let options = match Options::for_seed(seed, sweep.swarm, &sweep.overrides) {
-        Ok(options) => options,
+        Ok(mut options) => {
+            // One folder of node logs per seed, so that seeds do not write over each other.
+            if let Some(dir) = &options.log_dir {
+                options.log_dir = Some(format!("{dir}/seed-{seed}"));
+            }
+            options
+        }
         Err(reason) => {
             return SeedResult {
                 seed,
@@ -200,7 +271,7 @@ fn sweep_seed(seed: u64, sweep: &Sweep) -> SeedResult {
             };
         }
     };
-    let outcome = run::run(&options, &server::real_node());
+    let outcome = run_one(&options, stop);
     let report = checker::check(&outcome.history);
     let verdict = report::verdict(&options, &outcome, &report, sweep.strict);
     let valid = verdict != report::Verdict::Invalid;
@@ -219,8 +290,14 @@ fn sweep_seed(seed: u64, sweep: &Sweep) -> SeedResult {
     }
 }
 
-fn cmd_sweep(args: &[String]) -> Result<bool, String> {
+fn cmd_sweep(args: &[String]) -> Result<Ended, String> {
     let sweep = parse_sweep(args)?;
+    let real_time = Options::default()
+        .parse_all(&sweep.overrides)?
+        .bin
+        .is_some();
+    let stop = real_time.then(stop_flag).transpose()?;
+    let stopped = || stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed));
     let started = Instant::now();
     let mut last_progress = Instant::now();
     // On a terminal the progress line rewrites itself twice a second; into a log (CI) it
@@ -256,7 +333,10 @@ fn cmd_sweep(args: &[String]) -> Result<bool, String> {
     };
     if sweep.jobs <= 1 {
         for seed in sweep.first..sweep.end {
-            on_result(sweep_seed(seed, &sweep));
+            if stopped() {
+                break;
+            }
+            on_result(sweep_seed(seed, &sweep, stop.as_ref()));
         }
     } else {
         // Workers take the next seed from a shared counter; each run is independent and
@@ -266,11 +346,14 @@ fn cmd_sweep(args: &[String]) -> Result<bool, String> {
         std::thread::scope(|scope| {
             for _ in 0..sweep.jobs {
                 let tx = tx.clone();
-                let (next, sweep) = (&next, &sweep);
+                let (next, sweep, stop, stopped) = (&next, &sweep, stop.as_ref(), &stopped);
                 scope.spawn(move || {
                     loop {
                         let seed = next.fetch_add(1, Ordering::Relaxed);
-                        if seed >= sweep.end || tx.send(sweep_seed(seed, sweep)).is_err() {
+                        if seed >= sweep.end
+                            || stopped()
+                            || tx.send(sweep_seed(seed, sweep, stop)).is_err()
+                        {
                             break;
                         }
                     }
@@ -286,12 +369,19 @@ fn cmd_sweep(args: &[String]) -> Result<bool, String> {
         // End the progress line that kept rewriting itself.
         eprintln!();
     }
+    if stopped() {
+        return Ok(Ended::Interrupted);
+    }
     let wall = started.elapsed().as_secs_f64();
     println!(
         "{total} seeds, {failed} failed, {no_quorum} without a quorum; {ops} ops, {msgs} messages, {:.0} virtual s in {wall:.2} wall s",
         virtual_us as f64 / 1e6
     );
-    Ok(failed == 0)
+    Ok(if failed == 0 {
+        Ended::Valid
+    } else {
+        Ended::Invalid
+    })
 }
 
 #[cfg(test)]
@@ -308,6 +398,11 @@ mod tests {
         assert!(json && options.trace);
         assert_eq!((options.seed, options.node_count), (5, Some(2)));
         assert!(parse_run(&args("--bogus")).unwrap_err().contains("--bogus"));
+        // Everything after `--` is the node's argv, flags that look like ours included.
+        let (options, json) = parse_run(&args("--bin ./n --json -- --seed 9 --json")).unwrap();
+        assert!(json);
+        assert_eq!(options.seed, 0);
+        assert_eq!(options.node_args, args("--seed 9 --json"));
     }
 
     #[test]
@@ -339,6 +434,8 @@ mod tests {
                 .contains("probability")
         );
         assert!(parse_sweep(&args("--seeds 1..2 --seed 4")).is_err());
+        let sweep = parse_sweep(&args("--seeds 1..2 --bin ./n -- --seeds x")).unwrap();
+        assert_eq!(sweep.overrides, args("--bin ./n -- --seeds x"));
         assert!(
             parse_sweep(&args("--seeds 1..2 --frob"))
                 .unwrap_err()

@@ -52,6 +52,10 @@ pub(crate) struct Envelope {
     pub msg: Message,
     /// When it may be delivered.
     pub deadline: Micros,
+    /// Maelstrom's number for it, unique over the run and shared by a duplicate with its
+    /// original (spec: kafka.md 1.2 — the extra top-level `id` on every line a node
+    /// reads). Messages are numbered 0, 1, 2, … in the order they are put on the network.
+    pub id: u64,
 }
 
 struct Queued {
@@ -217,6 +221,7 @@ impl Net {
             1
         };
         let group_is_client = !is_server_link;
+        let id = self.stats.all.msg_count;
         count(&mut self.stats, group_is_client, |c| c.msg_count += 1);
         let mut original = Some(msg);
         for copy in 0..copies {
@@ -251,6 +256,7 @@ impl Net {
                 from,
                 msg,
                 deadline,
+                id,
             };
             let Some(inbox) = self.inbox(to) else {
                 return;

@@ -36,7 +36,9 @@ pub enum Concurrency {
     PerNode(usize),
 }
 
-/// Everything that determines a run. Equal options give byte-identical runs.
+/// Everything that determines a run. Equal options give byte-identical runs in virtual
+/// time; a run of real processes (`bin`) makes the same choices, but the operating system
+/// decides how the processes interleave.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Options {
     /// The seed every random choice comes from.
@@ -79,6 +81,21 @@ pub struct Options {
     pub poll_bytes_max: Option<usize>,
     /// `--trace`: keep one line per event.
     pub trace: bool,
+    /// `--recovery-time S`: the quiet between the heal and the final polls (spec: kafka.md
+    /// 3.1: Maelstrom sleeps 10 s). Shorter makes quick runs quicker.
+    pub recovery_s: f64,
+    /// `--final-time-limit S`: when the final polls are cut off (spec: kafka.md 3.7: 10 s).
+    pub final_limit_s: f64,
+    /// `--bin PATH`: run this Maelstrom node binary, one process per node, in real time,
+    /// instead of Replicator's node in process in virtual time.
+    pub bin: Option<String>,
+    /// The node binary's arguments: whatever follows `--` on the command line (spec:
+    /// kafka.md 1.1: Maelstrom passes its leftover arguments as argv).
+    pub node_args: Vec<String>,
+    /// `--log-dir DIR`: where each node process's stderr goes, one `<node>.log` each, as
+    /// Maelstrom's `node-logs`. Says where output goes, not what the run does, so replay
+    /// commands leave it out.
+    pub log_dir: Option<String>,
 }
 
 impl Default for Options {
@@ -102,9 +119,17 @@ impl Default for Options {
             poll_msgs_max: None,
             poll_bytes_max: None,
             trace: false,
+            recovery_s: DEFAULT_PHASE_S,
+            final_limit_s: DEFAULT_PHASE_S,
+            bin: None,
+            node_args: Vec::new(),
+            log_dir: None,
         }
     }
 }
+
+/// spec: kafka.md 3.1, 3.7 — Maelstrom's quiet before the final polls, and their cut-off.
+const DEFAULT_PHASE_S: f64 = 10.0;
 
 /// spec: kafka.md 3.7 — final polls come every 200 ms on average for 10 s, about 50 per
 /// thread; fewer than this many in 10 s is vanishingly unlikely (25 gaps uniform on
@@ -138,7 +163,15 @@ pub const FLAGS_USAGE: &str = "  --seed N                 seed for every random 
                            final polls too little time to read every message
   --poll-bytes-max N       [ext] the most payload bytes in one poll_ok of a node
                            (default: the node's, 1 MiB; the first message always goes)
-  --trace                  print one line per event";
+  --recovery-time S        quiet between the heal and the final polls, seconds
+                           (default 10, as Maelstrom)
+  --final-time-limit S     the final polls are cut off after S seconds (default 10, as
+                           Maelstrom)
+  --trace                  print one line per event
+  --bin PATH               run this Maelstrom node binary as every node, one process
+                           each, in real time (default: Replicator's node in process, in
+                           virtual time); arguments after `--` are the node's argv
+  --log-dir DIR            with --bin: each node's stderr goes to DIR/<node>.log";
 
 impl Options {
     /// The server ids (spec: kafka.md 1.3).
@@ -230,6 +263,16 @@ impl Options {
             }
             "--poll-bytes-max" => self.poll_bytes_max = Some(parse(flag, &value()?)?),
             "--trace" => self.trace = true,
+            "--recovery-time" => self.recovery_s = non_negative(flag, &value()?)?,
+            "--final-time-limit" => self.final_limit_s = non_negative(flag, &value()?)?,
+            "--bin" => {
+                let path = value()?;
+                if path.is_empty() {
+                    return Err("--bin needs a path".into());
+                }
+                self.bin = Some(path);
+            }
+            "--log-dir" => self.log_dir = Some(value()?),
             _ => return Ok(false),
         }
         Ok(true)
@@ -289,6 +332,20 @@ impl Options {
         if let Some(n) = self.poll_bytes_max {
             args.extend(["--poll-bytes-max".into(), n.to_string()]);
         }
+        if self.recovery_s != DEFAULT_PHASE_S {
+            args.extend(["--recovery-time".into(), self.recovery_s.to_string()]);
+        }
+        if self.final_limit_s != DEFAULT_PHASE_S {
+            args.extend(["--final-time-limit".into(), self.final_limit_s.to_string()]);
+        }
+        // The node binary and its arguments come last, as on Maelstrom's command line.
+        if let Some(bin) = &self.bin {
+            args.extend(["--bin".into(), bin.clone()]);
+        }
+        if !self.node_args.is_empty() {
+            args.push("--".into());
+            args.extend(self.node_args.iter().cloned());
+        }
         args
     }
 
@@ -343,7 +400,7 @@ impl Options {
             payloads,
             poll_msgs_max,
             poll_bytes_max,
-            trace: false,
+            ..Options::default()
         };
         options.raise_poll_budgets_to_floor();
         options
@@ -351,13 +408,19 @@ impl Options {
 
     /// The smallest poll budgets, `(messages, bytes)`, with which the final polls can read
     /// every message of this run in time: each thread must read everything from offset 0
-    /// in the final phase's 10 s, at least [`FINAL_POLLS_MIN`] polls (spec: kafka.md 3.7).
-    /// With less, any node fails `unseen` and friends, however correct.
+    /// in the final phase's 10 s, at least [`FINAL_POLLS_MIN`] polls (spec: kafka.md 3.7),
+    /// proportionally fewer when `--final-time-limit` shortens the phase. With less, any
+    /// node fails `unseen` and friends, however correct.
     pub fn poll_budget_floor(&self) -> (usize, usize) {
         // At most about half the operations are sends (spec: kafka.md 3.5); 0.6 and a
         // margin of 16 cover the draw's variance at every rate.
         let sends_max = (0.6 * self.rate * self.time_limit_s).ceil() as usize + 16;
-        let msgs = sends_max.div_ceil(FINAL_POLLS_MIN);
+        let polls = if self.final_limit_s >= DEFAULT_PHASE_S {
+            FINAL_POLLS_MIN
+        } else {
+            ((FINAL_POLLS_MIN as f64 * self.final_limit_s / DEFAULT_PHASE_S) as usize).max(1)
+        };
+        let msgs = sends_max.div_ceil(polls);
         // A reply's first message goes whatever its size (`Config::poll_bytes_max`), so one
         // message a reply needs no bytes at all, and more need room for each.
         let bytes = match msgs {
@@ -377,9 +440,14 @@ impl Options {
     }
 
     /// Parses a whole list of option flags onto these options, then validates them.
+    /// Everything after `--` is the node binary's arguments.
     pub fn parse_all(mut self, args: &[String]) -> Result<Options, String> {
         let mut iter = args.iter().cloned();
         while let Some(flag) = iter.next() {
+            if flag == "--" {
+                self.node_args = iter.collect();
+                break;
+            }
             if !self.apply_flag(&flag, &mut iter)? {
                 return Err(format!("unknown flag {flag:?}"));
             }
@@ -414,6 +482,8 @@ impl Options {
             self.nemesis_interval_s,
             self.crash_nodes_s,
             self.rate,
+            self.recovery_s,
+            self.final_limit_s,
         ]
         .into_iter()
         .all(is_duration)
@@ -425,9 +495,15 @@ impl Options {
                 "--concurrency may give at most {THREADS_MAX} threads"
             ));
         }
-        if self.time_limit_s > TIME_LIMIT_MAX_S
-            || self.nemesis_interval_s > TIME_LIMIT_MAX_S
-            || self.crash_nodes_s > TIME_LIMIT_MAX_S
+        if [
+            self.time_limit_s,
+            self.nemesis_interval_s,
+            self.crash_nodes_s,
+            self.recovery_s,
+            self.final_limit_s,
+        ]
+        .into_iter()
+        .any(|s| s > TIME_LIMIT_MAX_S)
         {
             return Err(format!("durations may be at most {TIME_LIMIT_MAX_S} s"));
         }
@@ -440,6 +516,11 @@ impl Options {
         // The node refuses a budget of no message at all (`ConfigError::PollMsgsMaxZero`).
         if self.poll_msgs_max == Some(0) {
             return Err("--poll-msgs-max must be at least 1".into());
+        }
+        if self.bin.is_none() && (self.log_dir.is_some() || !self.node_args.is_empty()) {
+            return Err(
+                "--log-dir and node arguments after `--` need --bin (a node binary to run)".into(),
+            );
         }
         Ok(())
     }
@@ -564,6 +645,62 @@ mod tests {
             (drawn.poll_msgs_max, drawn.poll_bytes_max) = (None, None);
             assert_eq!(drawn.to_args(), args(before), "seed {seed}");
         }
+    }
+
+    #[test]
+    fn a_node_binary_its_arguments_and_the_shorter_phases_round_trip() {
+        let o = Options::default()
+            .parse_all(&args(
+                "--node-count 3 --recovery-time 0.5 --final-time-limit 2 --bin ./node \
+                 --log-dir /tmp/logs -- --seed 4 --fast",
+            ))
+            .unwrap();
+        assert_eq!(o.bin.as_deref(), Some("./node"));
+        assert_eq!(o.node_args, args("--seed 4 --fast"));
+        assert_eq!((o.recovery_s, o.final_limit_s), (0.5, 2.0));
+        // The log folder says where output goes, not what the run is: replays leave it out.
+        let replay = o.to_args();
+        assert!(!replay.contains(&"--log-dir".to_string()));
+        assert_eq!(
+            replay[replay.len() - 8..].to_vec(),
+            args("--final-time-limit 2 --bin ./node -- --seed 4 --fast")
+        );
+        let again = Options::default().parse_all(&replay).unwrap();
+        assert_eq!(again, Options { log_dir: None, ..o });
+        // Maelstrom's 10 s phases are the defaults, and left out of replay commands.
+        assert!(
+            !Options::default()
+                .to_args()
+                .join(" ")
+                .contains("time-limit 10")
+        );
+        assert_eq!(Options::default().recovery_s, 10.0);
+    }
+
+    #[test]
+    fn real_time_flags_need_a_binary() {
+        let bad = |text: &str| Options::default().parse_all(&args(text)).unwrap_err();
+        assert!(bad("--log-dir /tmp/x").contains("need --bin"));
+        assert!(bad("-- --seed 3").contains("need --bin"));
+        assert!(bad("--bin").contains("needs a value"));
+        assert!(bad("--recovery-time -1").contains("--recovery-time"));
+        assert!(bad("--final-time-limit soon").contains("--final-time-limit"));
+    }
+
+    #[test]
+    fn a_shorter_final_phase_raises_the_poll_budget_floor() {
+        let long = Options {
+            rate: 100.0,
+            time_limit_s: 10.0,
+            ..Options::default()
+        };
+        let short = Options {
+            final_limit_s: 1.0,
+            ..long.clone()
+        };
+        // 616 sends at most: 25 polls in 10 s, 2 in 1 s.
+        assert_eq!(long.poll_budget_floor().0, 25);
+        assert_eq!(short.poll_budget_floor().0, 308);
     }
 
     #[test]

@@ -152,12 +152,64 @@ pub fn why(outcome: &Outcome, report: &Report) -> String {
         .map_or_else(|| "invalid".into(), |l| l.to_string())
 }
 
-/// The one command that replays `options`.
+/// The one command that replays `options` (a node binary and its arguments included;
+/// quoted for a POSIX shell where they need it).
 pub fn replay_command(options: &Options) -> String {
+    let args: Vec<String> = options.to_args().iter().map(|a| shell_word(a)).collect();
     format!(
         "cargo run --release -p replicator-sim -- run {}",
-        options.to_args().join(" ")
+        args.join(" ")
     )
+}
+
+/// `word` as a POSIX shell reads it back: as is when it is made of safe characters only,
+/// otherwise in single quotes.
+fn shell_word(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// Main-phase operations the workload issued: sends, polls and assigns, which the rate
+/// paces (crashes are scheduled apart, and the final polls come after).
+pub fn main_phase_ops(history: &History) -> u64 {
+    history
+        .ops
+        .iter()
+        .filter(|o| o.ty == OpType::Invoke && !o.is_final && o.f != F::Crash)
+        .count() as u64
+}
+
+/// What a real-time run adds to the timing of the test, for the command's stderr:
+/// how many of the operations the rate offered it issued, and how late messages and
+/// events were. `None` for a virtual-time run.
+pub fn realtime_line(options: &Options, outcome: &Outcome, wall: Duration) -> Option<String> {
+    let figures = outcome.realtime.as_ref()?;
+    let offered = options.rate * options.time_limit_s;
+    let issued = main_phase_ops(&outcome.history);
+    let percent = if offered > 0.0 {
+        format!(" ({:.1}%)", 100.0 * issued as f64 / offered)
+    } else {
+        String::new()
+    };
+    let ms = |us: u64| us as f64 / 1000.0;
+    let (w, e) = (&figures.write_delay, &figures.event_lateness);
+    Some(format!(
+        "real time: {:.1}s; issued {issued} of {offered:.0} offered operations{percent}; \
+         added delay, due to written, over {} messages to nodes: p50 {:.3} ms, p99 {:.3} ms, \
+         max {:.3} ms; events handled late by p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        wall.as_secs_f64(),
+        w.n,
+        ms(w.p50),
+        ms(w.p99),
+        ms(w.max),
+        ms(e.p50),
+        ms(e.p99),
+        ms(e.max)
+    ))
 }
 
 fn f_name(f: F) -> &'static str {
@@ -223,9 +275,15 @@ pub fn summary(options: &Options, outcome: &Outcome, report: &Report) -> String 
             h.nemesis.len()
         );
     }
+    // A real-time run's times are the wall clock's, since its start.
+    let clock = if options.bin.is_some() {
+        "real"
+    } else {
+        "virtual"
+    };
     let _ = write!(
         out,
-        "virtual time: {} (main phase ended at {}), {} events",
+        "{clock} time: {} (main phase ended at {}), {} events",
         trace::time(h.end),
         trace::time(h.main_phase_end),
         outcome.events
@@ -303,7 +361,7 @@ pub fn to_json(options: &Options, outcome: &Outcome, report: &Report) -> serde_j
     let u = crate::quorum::Unavailability::of(h, &options.node_ids());
     let not_ok = json!({"invocations": u.invocations, "not-ok": u.not_ok, "crashes": u.crashes,
         "cut-off": u.cut_off, "cut-off-sends": u.cut_off_sends, "connected": u.connected});
-    json!({
+    let mut value = json!({
         "options": options.to_args(),
         "valid": is_valid(outcome, report),
         "strict-valid": is_valid(outcome, report) && report.is_strict_valid(),
@@ -323,5 +381,37 @@ pub fn to_json(options: &Options, outcome: &Outcome, report: &Report) -> serde_j
         "events": outcome.events,
         "checker": report.to_json(),
         "replay": replay_command(options),
-    })
+    });
+    // Only a real-time run has these; a virtual-time run's JSON stays as it was.
+    if let Some(f) = &outcome.realtime {
+        let latency = |l: &crate::stats::Latency| json!({"n": l.n, "p50_us": l.p50, "p99_us": l.p99, "max_us": l.max});
+        value["realtime"] = json!({
+            "offered-ops": options.rate * options.time_limit_s,
+            "issued-ops": main_phase_ops(h),
+            "write-delay": latency(&f.write_delay),
+            "event-lateness": latency(&f.event_lateness),
+            "lines-read": f.lines_read,
+        });
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replay_command_names_the_node_binary_and_quotes_what_needs_it() {
+        let options = Options {
+            bin: Some("/opt/my node/bin".into()),
+            node_args: vec!["--name".into(), "it's".into(), "plain-1.5".into()],
+            ..Options::default()
+        };
+        let replay = replay_command(&options);
+        assert!(
+            replay.ends_with("--bin '/opt/my node/bin' -- --name 'it'\\''s' plain-1.5"),
+            "{replay}"
+        );
+        assert!(replay.starts_with("cargo run --release -p replicator-sim -- run --seed 0 "));
+    }
 }

@@ -20,6 +20,8 @@
 //! means fewer keys per poll); `--memory-requests N` (default 1,000,000);
 //! `--memory-keys N` (default 100); `--no-memory`; `--memory-only`;
 //! `--no-build` (use the binaries as they are); `--bin PATH` (any other node);
+//! `--against PATH` (this build and another node binary, taking turns, with the ratio:
+//! how a change is measured against the binary built before it);
 //! `--dump FILE` (write the throughput workload to FILE and stop, for profiling).
 
 mod common;
@@ -51,6 +53,18 @@ fn main() {
             ("replicator", built_binary(false, build)),
             ("naive", built_binary(true, build)),
         ],
+        None if args.rest.iter().any(|a| a == "--against") => {
+            let i = args
+                .rest
+                .iter()
+                .position(|a| a == "--against")
+                .expect("found");
+            let other = args.rest.get(i + 1).expect("--against takes a path");
+            vec![
+                ("replicator", built_binary(false, build)),
+                ("against", PathBuf::from(other)),
+            ]
+        }
         None if naive => vec![("naive", built_binary(true, build))],
         None => vec![("replicator", built_binary(false, build))],
     };

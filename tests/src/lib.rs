@@ -6,6 +6,12 @@ mod bin_path;
 #[cfg(test)]
 mod buggy_nodes;
 #[cfg(test)]
+mod realtime;
+#[cfg(test)]
+mod regressions;
+#[cfg(test)]
+mod scenarios;
+#[cfg(test)]
 mod sim_runner;
 #[cfg(test)]
 mod sim_snapshots;

@@ -51,6 +51,22 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Elections in a row that lengthen the timeout: at most `2^BACKOFF_MAX` times.
 const BACKOFF_MAX: u32 = 3;
 
+/// A node's place in its cluster, for tests, tools and logs: read-only, and nothing a
+/// client could observe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// The node's current term.
+    pub term: Term,
+    /// Who it believes leads that term, if it knows.
+    pub leader: Option<NodeId>,
+    /// Whether it leads.
+    pub is_leader: bool,
+    /// Its commit index: the prefix of the replicated log it knows a majority holds.
+    pub commit: LogIndex,
+    /// The index of its last entry, committed or not.
+    pub last: LogIndex,
+}
+
 /// A candidate's claim to lead, in the order pre-votes prefer: the later last term, then
 /// the longer log, then the lower node index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -136,6 +152,11 @@ pub(crate) struct Cluster {
     backoff: u32,
     /// When the node next wants a tick.
     deadline: Option<Timestamp>,
+    /// Whether anything that decides the commit index may have changed since it was
+    /// last worked out (a packet, an append, a new term or role).
+    commit_stale: bool,
+    /// A buffer reused to work out the commit index.
+    scratch: Vec<LogIndex>,
 }
 
 impl Cluster {
@@ -184,6 +205,8 @@ impl Cluster {
             pre_promise: None,
             backoff: 0,
             deadline: Some(first),
+            commit_stale: false,
+            scratch: Vec::new(),
         }
     }
 
@@ -195,6 +218,17 @@ impl Cluster {
     /// When the node next wants a tick.
     pub(crate) fn next_deadline(&self) -> Option<Timestamp> {
         self.deadline
+    }
+
+    /// What this node is in the cluster now.
+    pub(crate) fn status(&self) -> Status {
+        Status {
+            term: self.election.term,
+            leader: self.election.leader.map(|l| self.ids[l].clone()),
+            is_leader: self.election.is_leader(),
+            commit: self.journal.commit(),
+            last: self.journal.last(),
+        }
     }
 
     /// A short description of this node's role, for logs and `Debug`.
@@ -323,6 +357,7 @@ impl Cluster {
 
     /// Enters a later term as a follower.
     fn adopt_term(&mut self, term: Term, now: Timestamp) {
+        self.commit_stale = true;
         self.moved_at.iter_mut().for_each(|t| *t = now);
         self.election.adopt(term);
         self.progress[self.me] = Progress {
@@ -402,6 +437,7 @@ impl Cluster {
             origin,
         });
         self.progress[self.me].matched = self.journal.last();
+        self.commit_stale = true;
         true
     }
 
@@ -430,6 +466,7 @@ impl Cluster {
         } = sync;
         self.links[from].received(seq, got);
         self.links[from].heard_at = Some(now);
+        self.commit_stale = true;
         for (key, offset) in &raised {
             offsets.raise(key, *offset);
         }
@@ -440,9 +477,16 @@ impl Cluster {
             self.adopt_term(seen, now);
         }
         let leader_is = self.election.leader;
-        for fact in &facts {
-            let Some(&i) = self.index.get(&fact.node) else {
-                continue;
+        for (k, fact) in facts.iter().enumerate() {
+            // Peers list facts in the cluster's order, so the k-th is nearly always
+            // about node k: check that before searching.
+            let i = if self.ids.get(k) == Some(&fact.node) {
+                k
+            } else {
+                match self.index.get(&fact.node) {
+                    Some(&i) => i,
+                    None => continue,
+                }
             };
             if i == self.me {
                 if Some(from) == leader_is && term == self.election.term {
@@ -805,6 +849,7 @@ impl Cluster {
         self.election.lead(self.me, now, self.timing.heartbeat_us);
         self.backoff = 0;
         self.log(out, format!("leads term {}", self.election.term));
+        self.commit_stale = true;
         self.journal.append(Entry::Noop {
             term: self.election.term,
         });
@@ -898,16 +943,21 @@ impl Cluster {
     /// node reports committed, up to what we hold of the leader's log; applies it, and
     /// answers the clients whose sends it holds.
     fn advance_commit(&mut self, logs: &mut Logs, out: &mut Vec<Output>) {
+        if !std::mem::take(&mut self.commit_stale) {
+            return;
+        }
         let term = self.election.term;
         let verified = self.verified();
         let mut target = self.journal.commit();
-        let mut matched: Vec<LogIndex> = self
-            .progress
-            .iter()
-            .enumerate()
-            .filter(|&(i, p)| i != self.me && p.term == term)
-            .map(|(_, p)| p.matched)
-            .collect();
+        let mut matched = std::mem::take(&mut self.scratch);
+        matched.clear();
+        matched.extend(
+            self.progress
+                .iter()
+                .enumerate()
+                .filter(|&(i, p)| i != self.me && p.term == term)
+                .map(|(_, p)| p.matched),
+        );
         matched.push(verified);
         let need = self.majority();
         if matched.len() >= need {
@@ -917,6 +967,7 @@ impl Cluster {
                 target = held;
             }
         }
+        self.scratch = matched;
         let reported = self
             .progress
             .iter()

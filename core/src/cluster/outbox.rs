@@ -53,11 +53,11 @@ const ENTRY_BYTES_MAX: usize = 256 * 1024;
 /// behind what it has echoed is *unheard*: more than a round trip at 100 ms latency.
 const UNHEARD_HEARTBEATS: u64 = 5;
 
-/// Whether our fact `now` tells the leader something it needs from `sent`: a new term,
-/// match (an acknowledgement) or heartbeat echo. A new commit index alone does not: the
-/// leader knows its commit better than we do.
+/// Whether our fact `now` tells the leader something it needs soon from `sent`: a new
+/// term or match (an acknowledgement). A new commit index does not (the leader knows
+/// its commit better than we do), nor does a heartbeat echo alone, which is lazy.
 fn acknowledges(now: SelfFact, sent: SelfFact) -> bool {
-    (now.0, now.1, now.3) != (sent.0, sent.1, sent.3)
+    (now.0, now.1) != (sent.0, sent.1)
 }
 
 /// The earliest of some times.
@@ -242,19 +242,35 @@ impl Cluster {
             {
                 soonest.at(now, t.add_micros(keepalive_us));
             }
-            let news = offsets_due
-                || keepalive
+            // Urgent news goes at the next window; lazy news (a heartbeat, an echo of
+            // one, committed offsets) rides on whatever packet goes anyway, and only
+            // makes one of its own once the link has been quiet for a while.
+            let urgent = keepalive
                 || (gives_log
                     && (entries_from.is_some()
-                        || (commit_news && self.journal.commit() > link.sent_commit)
-                        || self.election.hb > link.sent_hb))
+                        || (commit_news && self.journal.commit() > link.sent_commit)))
                 || (reports && !forwards.is_empty())
                 || (to_leader
                     && (!self.relay_forwards.is_empty()
                         || self.relay_facts
                         || acknowledges(self.self_fact(), link.sent_fact)))
                 || (tells_all && self.self_fact() != link.sent_fact);
-            if !news {
+            let echo = to_leader && self.self_fact().3 != link.sent_fact.3;
+            let lazy_wait = match (
+                offsets_due || (gives_log && self.election.hb > link.sent_hb),
+                echo,
+            ) {
+                (true, _) => Some(timing.heartbeat_us),
+                // An echo need only reach the leader a few times per election timeout.
+                (false, true) => Some(2 * timing.heartbeat_us),
+                (false, false) => None,
+            };
+            let lazy_due = lazy_wait.is_some_and(|wait| {
+                let due = link.last_sent.map_or(now, |t| t.add_micros(wait));
+                soonest.at(now, due);
+                now >= due
+            });
+            if !urgent && !lazy_due {
                 continue;
             }
             let got = link.got;

@@ -1,5 +1,8 @@
 //! One simulated Maelstrom kafka test: [`run`] turns [`Options`] and a [`ServerFactory`]
-//! into an [`Outcome`] (the [`History`] for the checker, plus the trace and run facts).
+//! into an [`Outcome`] (the [`History`] for the checker, plus the trace and run facts), in
+//! virtual time; [`run_processes`] does the same in real time against node processes
+//! (`--bin`). Both are the one `Sim` below; a [`Driver`] is all that differs (see
+//! `driver`).
 //!
 //! The run follows spec: kafka.md 3.1: the init handshake (a temporary client per node,
 //! 10 s to answer), the main phase (rate-limited operations on free threads, periodic
@@ -9,7 +12,8 @@
 //! Invariants:
 //! - Every choice comes from `Options::seed` through forked [`Rng`] streams, and every
 //!   collection iterated is ordered, so equal options give byte-identical outcomes.
-//! - Virtual time only moves forward, by popping the event queue.
+//! - Time only moves forward: in virtual time by popping the event queue, in real time
+//!   with the wall clock.
 //! - Each thread has at most one operation in flight; every invocation in the history is
 //!   followed by exactly one completion of the same process, except for operations still
 //!   in flight when a run is aborted (an init failure or a livelock).
@@ -17,7 +21,8 @@
 //!   destination) is muted for the rest of the run, as Maelstrom stops reading its stdout.
 //!
 //! This module holds the public API, the `Sim` state with its small shared types, and
-//! the event loop that dispatches each event. `impl Sim` is split by concern:
+//! the event loop that dispatches each event. `driver` holds the clock and the transport;
+//! `impl Sim` is split by concern:
 //! - `nodes`: the init handshake, delivery to nodes and services, the servers' outputs
 //!   and timers, node crashes and restarts, and the wire checks;
 //! - `clients`: Maelstrom's clients, the threads and processes, the generator, issuing
@@ -26,6 +31,7 @@
 //! - `phases`: the main phase, the nemesis, the drain, the heal and quiet, the final polls.
 
 mod clients;
+pub(crate) mod driver;
 mod nodes;
 mod phases;
 mod replies;
@@ -35,22 +41,22 @@ use crate::events::{Event, Events};
 use crate::history::{F, History, Micros};
 use crate::net::{Net, NetConfig};
 use crate::options::Options;
+use crate::realtime::{self, Figures};
 use crate::rng::Rng;
-use crate::server::{Server, ServerFactory};
+use crate::server::ServerFactory;
 use crate::services::{Service, Services};
 use crate::trace::{self, Trace};
 use crate::workload::Generator;
+use driver::{Driver, InProcess, Wake};
 use replicator_core::{Config, Key, NodeId};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 /// spec: kafka.md 1.7 — every kafka RPC times out after 5 s.
 const RPC_TIMEOUT_US: Micros = 5_000_000;
 /// spec: kafka.md 1.5 — a node has 10 s to answer `init`.
 const INIT_TIMEOUT_US: Micros = 10_000_000;
-/// spec: kafka.md 3.1 — the quiet between the heal and the final polls.
-const RECOVERY_US: Micros = 10_000_000;
-/// spec: kafka.md 3.7 — the final phase is cut off after 10 s.
-const FINAL_LIMIT_US: Micros = 10_000_000;
 /// spec: kafka.md 3.7 — final polls come about every 200 ms (gaps uniform on [0, 400)).
 const FINAL_POLL_GAP_MAX_US: Micros = 400_000;
 /// spec: kafka.md 3.5 — each client is crashed about every 30 s.
@@ -71,6 +77,8 @@ pub struct Outcome {
     pub failure: Option<String>,
     /// Events processed.
     pub events: u64,
+    /// How the real-time driver kept up with the schedule; `None` in virtual time.
+    pub realtime: Option<Figures>,
 }
 
 /// Runs one test. Deterministic: equal options (and an equally deterministic factory)
@@ -88,13 +96,52 @@ pub struct Outcome {
 /// Options that fail [`Options::validate`] give an outcome with an empty history and the
 /// reason in `failure`.
 pub fn run(options: &Options, factory: &ServerFactory) -> Outcome {
+    let driver = InProcess::new(factory, options.node_ids().len());
+    drive(options, Box::new(driver))
+}
+
+/// Runs one test in real time against node processes: `options.bin`, started once per
+/// node with `options.node_args` as its argv, spoken to over stdin and stdout as
+/// Maelstrom does (spec: kafka.md 1.1-1.2). Every choice the driver makes comes from the
+/// seed, as in [`run`], but the processes' timing is the operating system's, so two runs
+/// are not byte-identical. The node processes are stopped and reaped before this
+/// returns, also when `stop` is set (Ctrl-C) and when the caller panics.
+///
+/// Options without `bin`, or that fail [`Options::validate`], give an outcome with an
+/// empty history and the reason in `failure`.
+pub fn run_processes(options: &Options, stop: Option<Arc<AtomicBool>>) -> Outcome {
+    let Some(bin) = &options.bin else {
+        return Outcome {
+            failure: Some("invalid options: a real-time run needs --bin".into()),
+            ..Outcome::default()
+        };
+    };
+    let command = realtime::Command {
+        bin: bin.into(),
+        args: options.node_args.clone(),
+        node_ids: options.node_ids(),
+        log_dir: options.log_dir.as_ref().map(Into::into),
+    };
+    let driver = match realtime::Processes::new(command, stop) {
+        Ok(driver) => driver,
+        Err(reason) => {
+            return Outcome {
+                failure: Some(reason),
+                ..Outcome::default()
+            };
+        }
+    };
+    drive(options, Box::new(driver))
+}
+
+fn drive<'a>(options: &'a Options, driver: Box<dyn Driver + 'a>) -> Outcome {
     if let Err(reason) = options.validate() {
         return Outcome {
             failure: Some(format!("invalid options: {reason}")),
             ..Outcome::default()
         };
     }
-    let mut sim = Sim::new(options, factory);
+    let mut sim = Sim::new(options, driver);
     sim.start();
     sim.event_loop();
     sim.finish()
@@ -122,7 +169,6 @@ enum Phase {
 }
 
 struct NodeSlot {
-    server: Box<dyn Server>,
     /// Maelstrom stopped reading this node's output.
     muted: bool,
     /// False while crashed (our extension).
@@ -156,7 +202,7 @@ struct Thread {
 
 struct Sim<'a> {
     options: &'a Options,
-    factory: &'a ServerFactory,
+    driver: Box<dyn Driver + 'a>,
     threads_count: u64,
     events: Events,
     net: Net,
@@ -189,7 +235,7 @@ struct Sim<'a> {
 }
 
 impl<'a> Sim<'a> {
-    fn new(options: &'a Options, factory: &'a ServerFactory) -> Sim<'a> {
+    fn new(options: &'a Options, driver: Box<dyn Driver + 'a>) -> Sim<'a> {
         // About two history entries per operation; reserving them up front spares the
         // copies of a growing vector (capped, in case of absurd options).
         let ops_expected = 2.0 * options.rate * options.time_limit_s
@@ -204,7 +250,7 @@ impl<'a> Sim<'a> {
         let nemesis_rng = root.fork();
         let crash_rng = root.fork();
         let service_rng = root.fork();
-        let mut seed_rng = root.fork();
+        let seed_rng = root.fork();
         let names = options.node_ids();
         let node_ids: Vec<NodeId> = names.iter().map(|n| NodeId::new(n)).collect();
         let net_config = NetConfig {
@@ -216,7 +262,6 @@ impl<'a> Sim<'a> {
         let nodes = node_ids
             .iter()
             .map(|_| NodeSlot {
-                server: factory(node_config(&mut seed_rng, options)),
                 muted: false,
                 up: true,
                 timer: None,
@@ -236,7 +281,7 @@ impl<'a> Sim<'a> {
             .collect();
         Sim {
             options,
-            factory,
+            driver,
             threads_count: options.threads() as u64,
             events: Events::default(),
             net: Net::new(net_config, node_ids.len(), net_rng),
@@ -281,12 +326,27 @@ impl<'a> Sim<'a> {
 
     fn event_loop(&mut self) {
         while self.phase != Phase::Done {
-            let Some(event) = self.events.pop() else {
-                // Nothing can happen any more: only possible if a run stalls in init.
-                if self.failure.is_none() {
-                    self.failure = Some("the simulation ran out of events".into());
+            let event = match self.driver.next(&mut self.events) {
+                Wake::Event(event) => event,
+                Wake::Line(i, line) => {
+                    self.on_node_line(i, line);
+                    continue;
                 }
-                break;
+                Wake::Fatal(reason) => {
+                    self.failure.get_or_insert(reason);
+                    break;
+                }
+                Wake::Interrupted => {
+                    self.failure.get_or_insert("interrupted".into());
+                    break;
+                }
+                Wake::Stalled => {
+                    // Nothing can happen any more: only possible if a run stalls in init.
+                    if self.failure.is_none() {
+                        self.failure = Some("the simulation ran out of events".into());
+                    }
+                    break;
+                }
             };
             self.event_count += 1;
             let now = self.now();
@@ -351,6 +411,10 @@ impl<'a> Sim<'a> {
     }
 
     fn finish(mut self) -> Outcome {
+        // spec: kafka.md 1.1 — at teardown, a node that exited on its own fails the test.
+        if let Some(reason) = self.driver.finish() {
+            self.failure.get_or_insert(reason);
+        }
         let now = self.now();
         self.history.end = now;
         if self.history.main_phase_end == 0 {
@@ -363,6 +427,7 @@ impl<'a> Sim<'a> {
             trace: self.trace.into_lines(),
             failure: self.failure,
             events: self.event_count,
+            realtime: self.driver.figures(),
         }
     }
 }

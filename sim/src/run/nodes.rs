@@ -1,5 +1,6 @@
 //! The servers' side of a run: the init handshake, delivering messages to nodes and
-//! services, stepping the servers and routing what they write, their timers, the
+//! services, stepping the servers and routing what they write (returned by a step in
+//! virtual time, read from a process's stdout in real time), their timers, the
 //! node-crash extension, and the checks Maelstrom applies to a node's output.
 //!
 //! Invariants:
@@ -14,7 +15,7 @@ use crate::history::{NemesisEvent, NemesisKind, ViolationKind, WireViolation};
 use crate::net::{Addr, Envelope};
 use crate::services::Service;
 use crate::trace;
-use replicator_core::{Body, Input, Message, MsgId, NodeId, Output, Timestamp};
+use replicator_core::{Body, Message, MsgId, NodeId, Output};
 
 impl Sim<'_> {
     /// spec: kafka.md 1.5 — `init` to every node from a temporary client.
@@ -27,6 +28,15 @@ impl Sim<'_> {
                 self.threads.len()
             )
         });
+        // spec: kafka.md 1.5 — every node is set up before any gets its `init`.
+        for i in 0..self.nodes.len() {
+            let config = node_config(&mut self.seed_rng, self.options);
+            if let Err(reason) = self.driver.start(i, config) {
+                self.failure = Some(format!("{} could not start: {reason}", self.node_ids[i]));
+                self.phase = Phase::Done;
+                return;
+            }
+        }
         for i in 0..self.nodes.len() {
             self.send_init(i);
             self.init_waiting.insert(i);
@@ -54,37 +64,41 @@ impl Sim<'_> {
         );
     }
 
-    fn on_init_reply(&mut self, node: usize, k: u64, body: &Body) {
+    /// `reply` is what the init's client read, or why it could not read it.
+    fn on_init_reply(&mut self, node: usize, k: u64, reply: Result<Message, String>) {
         let now = self.now();
-        match body {
-            Body::InitOk { in_reply_to } if in_reply_to.0 == 1 => {
+        let refused = match reply.as_ref().map(|msg| &msg.body) {
+            Ok(Body::InitOk { in_reply_to }) if in_reply_to.0 == 1 => {
                 self.close_client(k);
                 self.init_waiting.remove(&node);
                 if self.phase == Phase::Init && self.init_waiting.is_empty() {
                     self.start_main();
                 }
+                return;
             }
-            Body::InitOk { .. } => self.violation(
-                node,
-                ViolationKind::ReplyToNobody,
-                format!("init_ok to c{k} answers the wrong msg_id"),
-            ),
-            other => {
-                if self.phase == Phase::Init {
-                    self.failure = Some(format!(
-                        "{} answered init with {}",
-                        self.node_ids[node],
-                        trace::body(other)
-                    ));
-                    self.phase = Phase::Done;
-                } else {
-                    // A restarted node (our extension) that refuses init stays useless;
-                    // the history will show it.
-                    self.trace.line(now, || {
-                        format!("{} refused init after restart", self.node_ids[node])
-                    });
-                }
+            Ok(Body::InitOk { .. }) => {
+                self.violation(
+                    node,
+                    ViolationKind::ReplyToNobody,
+                    format!("init_ok to c{k} answers the wrong msg_id"),
+                );
+                return;
             }
+            Ok(other) => trace::body(other),
+            Err(problem) => format!("a malformed reply ({problem})"),
+        };
+        if self.phase == Phase::Init {
+            self.failure = Some(format!(
+                "{} answered init with {refused}",
+                self.node_ids[node]
+            ));
+            self.phase = Phase::Done;
+        } else {
+            // A restarted node (our extension) that refuses init stays useless; the
+            // history will show it.
+            self.trace.line(now, || {
+                format!("{} refused init after restart", self.node_ids[node])
+            });
         }
     }
 
@@ -107,7 +121,8 @@ impl Sim<'_> {
                     return;
                 }
                 self.net.count_delivered(&env, to);
-                self.step_node(i, Input::Message(env.msg));
+                let outputs = self.driver.deliver(i, now, env);
+                self.on_outputs(i, outputs);
             }
             Addr::Service(service) => {
                 self.net.count_delivered(&env, to);
@@ -131,7 +146,10 @@ impl Sim<'_> {
                 // taken from it is delivered.
                 self.net.count_delivered(&env, to);
                 match self.clients.get(&k).copied() {
-                    Some(Owner::Init(node)) => self.on_init_reply(node, k, &env.msg.body),
+                    Some(Owner::Init(node)) => {
+                        let reply = self.driver.read_reply(env.msg);
+                        self.on_init_reply(node, k, reply);
+                    }
                     Some(Owner::Thread(t)) => self.on_client_reply(t, k, env),
                     None => {}
                 }
@@ -139,9 +157,9 @@ impl Sim<'_> {
         }
     }
 
-    fn step_node(&mut self, i: usize, input: Input) {
+    /// Routes what server `i` wrote, and wakes it when it asks to be.
+    fn on_outputs(&mut self, i: usize, outputs: Vec<Output>) {
         let now = self.now();
-        let outputs = self.nodes[i].server.step(Timestamp(now), input);
         for output in outputs {
             match output {
                 Output::Send(msg) => self.node_send(i, msg),
@@ -151,7 +169,7 @@ impl Sim<'_> {
                 }
             }
         }
-        if let Some(deadline) = self.nodes[i].server.next_deadline() {
+        if let Some(deadline) = self.driver.next_deadline(i) {
             let deadline = deadline.as_micros().max(now);
             if self.nodes[i].timer.is_none_or(|t| deadline < t || t < now) {
                 self.nodes[i].timer = Some(deadline);
@@ -168,14 +186,32 @@ impl Sim<'_> {
         if !self.nodes[i].up {
             return;
         }
-        match self.nodes[i].server.next_deadline() {
-            Some(d) if d.as_micros() <= now => self.step_node(i, Input::Tick),
+        match self.driver.next_deadline(i) {
+            Some(d) if d.as_micros() <= now => {
+                let outputs = self.driver.tick(i, now);
+                self.on_outputs(i, outputs);
+            }
             // The node moved its deadline later since this timer was set: wake it then.
             Some(d) if self.nodes[i].timer.is_none_or(|t| t < now) => {
                 self.nodes[i].timer = Some(d.as_micros());
                 self.events.at(d.as_micros(), Event::NodeTimer(i));
             }
             _ => {}
+        }
+    }
+
+    /// Real time: node `i` wrote a line on its stdout. spec: kafka.md 1.2 — a line that
+    /// is not a message stops Maelstrom from reading that node's stdout ever again.
+    pub(super) fn on_node_line(&mut self, i: usize, line: Result<Message, String>) {
+        if !self.nodes[i].up || self.nodes[i].muted {
+            return;
+        }
+        match line {
+            Ok(msg) => self.node_send(i, msg),
+            Err(reason) => {
+                self.violation(i, ViolationKind::MalformedEnvelope, reason);
+                self.mute(i);
+            }
         }
     }
 
@@ -264,6 +300,7 @@ impl Sim<'_> {
             let i = up[self.crash_rng.index(up.len())];
             self.nodes[i].up = false;
             self.nodes[i].timer = None;
+            self.driver.kill(i);
             self.net.clear_node(i);
             self.trace
                 .line(now, || format!("nemesis crash {}", self.node_ids[i]));
@@ -281,7 +318,11 @@ impl Sim<'_> {
     pub(super) fn restart(&mut self, i: usize) {
         let now = self.now();
         let config = node_config(&mut self.seed_rng, self.options);
-        self.nodes[i].server = (self.factory)(config);
+        if let Err(reason) = self.driver.start(i, config) {
+            self.failure = Some(format!("{} could not restart: {reason}", self.node_ids[i]));
+            self.phase = Phase::Done;
+            return;
+        }
         self.nodes[i].up = true;
         self.nodes[i].muted = false;
         self.nodes[i].timer = None;
@@ -292,33 +333,5 @@ impl Sim<'_> {
             kind: NemesisKind::Restart(self.node_ids[i].clone()),
         });
         self.send_init(i);
-    }
-}
-
-/// In debug and test builds, encodes a client reply and decodes it back, as Maelstrom
-/// would see it on the wire: a reply that does not survive the trip is malformed (and a
-/// real node's failing here means the codec is broken). A no-op in release builds.
-pub(super) fn wire_check(src: &NodeId, dest: &NodeId, body: &Body) -> Result<(), String> {
-    if !cfg!(debug_assertions) {
-        return Ok(());
-    }
-    if matches!(body, Body::Other { .. }) {
-        // Raw bodies are judged by kind, below.
-        return Ok(());
-    }
-    let msg = Message {
-        src: src.clone(),
-        dest: dest.clone(),
-        body: body.clone(),
-    };
-    let mut line = Vec::new();
-    msg.encode(&mut line);
-    match replicator_core::protocol::decode(&line) {
-        Ok(back) if back == msg => Ok(()),
-        Ok(back) => Err(format!(
-            "the wire form reads back differently: {:?}",
-            back.body
-        )),
-        Err(bad) => Err(format!("the wire form does not decode: {bad}")),
     }
 }

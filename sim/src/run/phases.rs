@@ -7,7 +7,7 @@
 //! - Partitions start only in the main phase; once the drain is over, the network is
 //!   healed and every down node restarted before the quiet begins.
 
-use super::{FINAL_LIMIT_US, FINAL_POLL_GAP_MAX_US, Phase, RECOVERY_US, Sim, seconds};
+use super::{FINAL_POLL_GAP_MAX_US, Phase, Sim, seconds};
 use crate::events::Event;
 use crate::history::{NemesisEvent, NemesisKind};
 use crate::nemesis::{self, Shape};
@@ -51,7 +51,8 @@ impl Sim<'_> {
         self.maybe_drained();
     }
 
-    /// spec: kafka.md 3.1 — once in-flight ops are done: heal, then 10 s of quiet.
+    /// spec: kafka.md 3.1 — once in-flight ops are done: heal, then 10 s of quiet
+    /// (`--recovery-time`).
     pub(super) fn maybe_drained(&mut self) {
         if self.phase != Phase::Drain || self.threads.iter().any(|t| t.inflight.is_some()) {
             return;
@@ -67,7 +68,8 @@ impl Sim<'_> {
             }
         }
         self.trace.line(now, || "waiting for recovery".into());
-        self.events.after(RECOVERY_US, Event::FinalStart);
+        self.events
+            .after(seconds(self.options.recovery_s), Event::FinalStart);
     }
 
     fn heal(&mut self) {
@@ -83,7 +85,7 @@ impl Sim<'_> {
     }
 
     /// spec: kafka.md 3.7 — per thread: crash, assign everything from 0, poll until caught
-    /// up with the target; all cut off after 10 s.
+    /// up with the target; all cut off after 10 s (`--final-time-limit`).
     pub(super) fn on_final_start(&mut self) {
         let now = self.now();
         self.target = self.generator.final_target();
@@ -96,7 +98,8 @@ impl Sim<'_> {
         self.trace.line(now, || {
             format!("final polls for {} keys", self.target.len())
         });
-        self.events.after(FINAL_LIMIT_US, Event::FinalCutoff);
+        self.events
+            .after(seconds(self.options.final_limit_s), Event::FinalCutoff);
         let keys: Vec<Key> = self.target.keys().cloned().collect();
         for t in 0..self.threads.len() {
             self.issue(t, Planned::Crash, true);

@@ -8,7 +8,6 @@
 //! - A completion records exactly one entry, for the operation in flight, then frees the
 //!   thread; an indefinite (`info`) completion also crashes the process.
 
-use super::nodes::wire_check;
 use super::{Phase, Sim};
 use crate::client::{self, Stage};
 use crate::events::Event;
@@ -100,24 +99,26 @@ impl Sim<'_> {
             self.violation(sender.unwrap_or(node), ViolationKind::ReplyToNobody, detail);
             return;
         }
-        let body = env.msg.body;
-        if let Err(problem) = wire_check(&env.msg.src, &env.msg.dest, &body) {
-            let sender = self.resolve(&env.msg.src);
-            let i = match sender {
-                Some(Addr::Node(i)) => i,
-                _ => node,
-            };
-            self.violation(i, ViolationKind::MalformedReply, problem.clone());
-            let stage = &self.threads[t].inflight.as_ref().expect("awaiting").stage;
-            let value = Self::failed_value(stage);
-            self.complete(
-                t,
-                OpType::Info,
-                value,
-                Some(format!("malformed-reply: {problem}")),
-            );
-            return;
-        }
+        let src = env.msg.src.clone();
+        let body = match self.driver.read_reply(env.msg) {
+            Ok(msg) => msg.body,
+            Err(problem) => {
+                let i = match self.resolve(&src) {
+                    Some(Addr::Node(i)) => i,
+                    _ => node,
+                };
+                self.violation(i, ViolationKind::MalformedReply, problem.clone());
+                let stage = &self.threads[t].inflight.as_ref().expect("awaiting").stage;
+                let value = Self::failed_value(stage);
+                self.complete(
+                    t,
+                    OpType::Info,
+                    value,
+                    Some(format!("malformed-reply: {problem}")),
+                );
+                return;
+            }
+        };
         let stage = self.threads[t]
             .inflight
             .as_ref()
@@ -130,7 +131,7 @@ impl Sim<'_> {
                 stage.expected(),
                 trace::body(&body)
             );
-            let sender = match self.resolve(&env.msg.src) {
+            let sender = match self.resolve(&src) {
                 Some(Addr::Node(i)) => i,
                 _ => node,
             };
