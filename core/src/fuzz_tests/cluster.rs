@@ -70,7 +70,7 @@ use super::{GenKey, GenPayload, ME, TEST_ITERATIONS, check_line};
 use crate::protocol::{Append, Entry, decode};
 use crate::{
     Body, Config, ErrorCode, Input, Key, LogIndex, Message, MsgId, Node, NodeId, Offset, Output,
-    Payload, Term, Timestamp, Timing,
+    Payload, Status, Term, Timestamp, Timing,
 };
 use bolero::{TypeGenerator, check};
 use hostile::{GenHostile, Seen};
@@ -307,12 +307,10 @@ struct Checker {
     forged: bool,
     /// A hostile peer message reached the node.
     hostile: bool,
-    /// The node's packets: per peer, the last packet number; the node's highest term,
-    /// last index and commit; its incarnation; the entries at or below a commit it
-    /// reported, per index.
+    /// The node's packets: per peer, the last packet number; the commit its latest
+    /// packet reported; its incarnation; the entries at or below a commit it reported,
+    /// per index.
     link_seq: BTreeMap<NodeId, u64>,
-    node_term: Term,
-    node_last: LogIndex,
     node_commit: LogIndex,
     incarnation: u64,
     committed: BTreeMap<u64, Entry>,
@@ -356,8 +354,6 @@ impl Checker {
             forged: false,
             hostile: false,
             link_seq: BTreeMap::new(),
-            node_term: Term(0),
-            node_last: LogIndex(0),
             node_commit: LogIndex(0),
             incarnation: 0,
             committed: BTreeMap::new(),
@@ -378,13 +374,15 @@ impl Checker {
             .filter(|&i| i != self.me)
     }
 
-    fn seen(&self) -> Seen<'_> {
+    /// What hostile messages draw their numbers near: the node's own state, from its
+    /// `status()`, and the incarnation its packets showed.
+    fn seen(&self, status: Status) -> Seen<'_> {
         Seen {
             ids: &self.ids,
             me: self.me,
-            term: self.node_term,
-            last: self.node_last,
-            commit: self.node_commit,
+            term: status.term,
+            last: status.last,
+            commit: status.commit,
             incarnation: self.incarnation,
         }
     }
@@ -759,14 +757,12 @@ impl Checker {
                     self.node_commit,
                     own.commit
                 );
-                self.node_term = self.node_term.max(sync.term);
                 self.node_commit = own.commit;
                 if sync.leader.as_ref() == Some(self.me()) {
                     self.counts.led += 1;
                 } else if sync.leader.is_some() {
                     self.counts.followed += 1;
                 }
-                self.node_last = self.node_last.max(own.matched).max(own.commit);
                 let leads = sync.leader.as_ref() == Some(self.me());
                 if leads {
                     self.promote(sync.term, own.commit);
@@ -797,12 +793,6 @@ impl Checker {
                     vote.candidate != *self.me(),
                     "a vote request for another candidate must be a relayed one: {vote:?}"
                 );
-                if !vote.relayed {
-                    self.node_last = self.node_last.max(vote.last_index);
-                    if !vote.pre {
-                        self.node_term = self.node_term.max(vote.term);
-                    }
-                }
             }
             Body::VoteReply(reply) => {
                 // A relayed reply keeps the voter it came with, whoever that claimed to
@@ -828,9 +818,6 @@ impl Checker {
     /// Entries the node sent: those at or below its commit are committed and never
     /// change.
     fn learn_entries(&mut self, append: &Append, commit: LogIndex, led: Option<Term>) {
-        self.node_last = self
-            .node_last
-            .max(LogIndex(append.prev.0 + append.entries.len() as u64));
         for (k, entry) in append.entries.iter().enumerate() {
             let index = append.prev.0 + 1 + k as u64;
             if let Entry::Send { origin, .. } = entry
@@ -1235,7 +1222,8 @@ impl Harness {
                 }
             }
             Action::Hostile(hostile) => {
-                let message = hostile.message(&self.check.seen());
+                let status = self.node.status().expect("the node is a cluster member");
+                let message = hostile.message(&self.check.seen(status));
                 self.feed(Input::Message(message), true);
             }
             Action::Envelope(envelope) => {

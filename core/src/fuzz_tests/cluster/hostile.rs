@@ -1,10 +1,10 @@
 //! Well-formed but hostile peer messages: `sync`, `vote` and `vote_reply` with every field
 //! chosen by the fuzzer, from cluster peers and from anyone else.
 //!
-//! Numbers are drawn mostly near what the node has shown of itself (its term, its last
-//! index, its commit, its incarnation), since a term far below the node's is ignored at
-//! once and a term far above it only makes the node a follower; sometimes they are
-//! anything at all. Names are a cluster peer, the node itself, or any name (clients,
+//! Numbers are drawn mostly near the node's own state (its term, last index and commit
+//! from `Node::status`, the incarnation its packets show), since a term far below the
+//! node's is ignored at once and a term far above it only makes the node a follower;
+//! sometimes they are anything at all. Names are a cluster peer, the node itself, or any name (clients,
 //! services, odd text).
 
 use super::super::{GenKey, GenName, GenPayload};
@@ -13,17 +13,17 @@ use crate::ids::{Key, LogIndex, NodeId, Offset, Term};
 use crate::protocol::{Append, Body, Entry, Fact, Forward, Message, Origin, Sync, Vote, VoteReply};
 use bolero::TypeGenerator;
 
-/// What the harness has seen of the node, for numbers near its own.
+/// The node's state, for numbers near its own.
 pub(super) struct Seen<'a> {
     /// Every server, the node included.
     pub ids: &'a [NodeId],
     /// The node's index in `ids`.
     pub me: usize,
-    /// The highest term in the node's packets.
+    /// The node's term.
     pub term: Term,
-    /// The highest log index the node has claimed to hold.
+    /// The index of its last entry.
     pub last: LogIndex,
-    /// The node's commit index in its latest packet.
+    /// Its commit index.
     pub commit: LogIndex,
     /// The incarnation in the node's own origins, once it has shown one.
     pub incarnation: u64,
