@@ -4,7 +4,7 @@ use crate::cluster::{Cluster, Status, Timing};
 use crate::ids::{Key, MsgId, NodeId, Offset};
 use crate::log::{Budget, Logs};
 use crate::offsets::Offsets;
-use crate::protocol::{Body, ErrorCode, Malformed, Message};
+use crate::protocol::{Body, ErrorCode, Malformed, Message, Op};
 use crate::time::Timestamp;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -111,6 +111,13 @@ struct Serving {
     offsets: Offsets,
     /// Replication, when the node has peers; a single node answers everything itself.
     replica: Option<Box<Cluster>>,
+    /// An `init` not yet answered: `(client, msg_id, when it came)`. A node with peers
+    /// answers once it has joined its cluster or hears a leader, or after `hold_us` at the
+    /// latest, so that
+    /// a fresh cluster elects its first leader before Maelstrom starts the workload and
+    /// its first partition (spec: kafka.md 1.5 — every node is set up before any
+    /// operation; the init timeout is 10 s).
+    pending_init: Option<(NodeId, MsgId, Timestamp)>,
 }
 
 impl Node {
@@ -161,7 +168,10 @@ impl Node {
             && let Some(replica) = &mut serving.replica
             && !(read_only && replica.next_deadline().is_some_and(|d| now < d))
         {
-            replica.tick(now, &mut serving.logs, &serving.offsets, out);
+            replica.tick(now, &mut serving.logs, &mut serving.offsets, out);
+        }
+        if let State::Serving(serving) = &mut self.state {
+            serving.answer_init(now, &self.config, out);
         }
         #[cfg(debug_assertions)]
         self.check_invariants();
@@ -173,8 +183,17 @@ impl Node {
             // A single node answers everything at once and has no timers.
             State::Serving(Serving {
                 replica: Some(replica),
+                pending_init,
                 ..
-            }) => replica.next_deadline(),
+            }) => {
+                let init = pending_init
+                    .as_ref()
+                    .map(|(_, _, at)| at.add_micros(self.config.timing.hold_us));
+                match (replica.next_deadline(), init) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
             _ => None,
         }
     }
@@ -276,23 +295,24 @@ impl Node {
                             self.now,
                         ))
                     });
-                    let serving = Serving {
+                    let mut serving = Serving {
                         id: node_id,
                         cluster,
                         logs: Logs::default(),
-                        offsets: if replica.is_some() {
-                            Offsets::tracking()
-                        } else {
-                            Offsets::default()
-                        },
+                        offsets: Offsets::default(),
                         replica,
+                        pending_init: None,
                     };
-                    out.push(serving.reply(
-                        src,
-                        Body::InitOk {
-                            in_reply_to: msg_id,
-                        },
-                    ));
+                    if serving.replica.is_some() {
+                        serving.pending_init = Some((src, msg_id, self.now));
+                    } else {
+                        out.push(serving.reply(
+                            src,
+                            Body::InitOk {
+                                in_reply_to: msg_id,
+                            },
+                        ));
+                    }
                     self.state = State::Serving(serving);
                 } else {
                     // spec: kafka.md 1.2 — nothing may be sent before init gives the node
@@ -332,7 +352,9 @@ impl Node {
             }
             Body::Send { msg_id, key, msg } => match &mut serving.replica {
                 // With peers, the send is answered once a majority holds it.
-                Some(replica) => replica.on_send(self.now, src, msg_id, key, msg, out),
+                Some(replica) => {
+                    replica.on_request(self.now, src, msg_id, Op::Send { key, msg }, out)
+                }
                 None => {
                     let offset = serving.on_send(&key, msg.as_str());
                     out.push(serving.reply(
@@ -357,9 +379,7 @@ impl Node {
                     return;
                 };
                 match body {
-                    Body::Sync(sync) => {
-                        replica.on_sync(self.now, from, *sync, &mut serving.offsets, out)
-                    }
+                    Body::Sync(sync) => replica.on_sync(self.now, from, *sync, out),
                     Body::Vote(vote) => replica.on_vote(self.now, from, vote, out),
                     Body::VoteReply(reply) => replica.on_vote_reply(self.now, from, reply, out),
                     _ => unreachable!("matched above"),
@@ -369,17 +389,40 @@ impl Node {
                 let reply = serving.on_poll(msg_id, offsets, &self.config);
                 out.push(serving.reply(src, reply));
             }
-            Body::CommitOffsets { msg_id, offsets } => {
-                serving.on_commit_offsets(offsets);
-                out.push(serving.reply(
-                    src,
-                    Body::CommitOffsetsOk {
-                        in_reply_to: msg_id,
-                    },
-                ));
-            }
+            Body::CommitOffsets { msg_id, offsets } => match &mut serving.replica {
+                // With peers, a commit goes through the log like a send, and is answered
+                // once a majority holds it. One that raises nothing this node has applied
+                // needs no majority: what it asks for is already held by one.
+                Some(replica)
+                    if offsets
+                        .iter()
+                        .any(|(key, offset)| serving.offsets.get(key) < Some(*offset)) =>
+                {
+                    replica.on_request(self.now, src, msg_id, Op::Commit { offsets }, out)
+                }
+                _ => {
+                    serving.on_commit_offsets(offsets);
+                    out.push(serving.reply(
+                        src,
+                        Body::CommitOffsetsOk {
+                            in_reply_to: msg_id,
+                        },
+                    ));
+                }
+            },
             Body::ListCommittedOffsets { msg_id, keys } => {
-                let reply = serving.on_list_committed_offsets(msg_id, keys);
+                let reply = match &serving.replica {
+                    // A node that has just started may be behind what its former self
+                    // listed; it lists nothing until it has caught up (kafka.md 2.5: a
+                    // committed offset never goes back).
+                    Some(replica) if !replica.is_member() => error(
+                        msg_id,
+                        ErrorCode::TEMPORARILY_UNAVAILABLE,
+                        "this node has just started and is catching up with its cluster"
+                            .to_string(),
+                    ),
+                    _ => serving.on_list_committed_offsets(msg_id, keys),
+                };
                 out.push(serving.reply(src, reply));
             }
             Body::Other {
@@ -431,6 +474,35 @@ impl Node {
 }
 
 impl Serving {
+    /// Answers a pending `init` once the node has joined its cluster, or has waited long
+    /// enough.
+    fn answer_init(&mut self, now: Timestamp, config: &Config, out: &mut Vec<Output>) {
+        let Some((_, _, at)) = &self.pending_init else {
+            return;
+        };
+        // A node that hears a leader is in a cluster that is past its first election: it
+        // joins in its own time, and need not hold up the workload.
+        let joined = self
+            .replica
+            .as_ref()
+            .is_none_or(|r| r.is_member() || r.status().leader.is_some());
+        if joined || now >= at.add_micros(config.timing.hold_us) {
+            let (client, msg_id, _) = self.pending_init.take().expect("checked above");
+            if !joined {
+                out.push(Output::Log(
+                    "answers init before joining its cluster: not every peer has answered yet"
+                        .into(),
+                ));
+            }
+            out.push(self.reply(
+                client,
+                Body::InitOk {
+                    in_reply_to: msg_id,
+                },
+            ));
+        }
+    }
+
     fn reply(&self, dest: NodeId, body: Body) -> Output {
         Output::Send(Message {
             src: self.id.clone(),

@@ -12,6 +12,7 @@
 //! stdout is written every 64 KiB and flushed once per burst of input rather than once
 //! per line.
 
+use clap::Parser;
 use replicator_core::protocol::decode;
 use replicator_core::{Config, Input, Node, Output, Timestamp};
 use std::io::{self, Read, Write};
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Bytes asked of stdin per read.
 const CHUNK_BYTES: usize = 256 * 1024;
@@ -34,21 +35,66 @@ const IDLE_CHECK_LINES: usize = 16;
 /// holding every reply until it did would cost memory and leave the other end waiting.
 const FLUSH_BYTES: usize = 64 * 1024;
 
-const USAGE: &str = "usage: replicator [--seed N] [--poll-msgs-max N] [--poll-bytes-max N]
-Serves Maelstrom's kafka workload on stdin/stdout; logs go to stderr.";
+/// The command line. Maelstrom passes the arguments left over after its own options as
+/// the node's argv (spec: kafka.md 1.1), so these are the flags a user puts there.
+#[derive(Debug, Parser)]
+#[command(
+    name = "replicator",
+    version,
+    about = "One Replicator node for Maelstrom's kafka workload: JSON messages on stdin and \
+             stdout, logs on stderr",
+    after_help = "Run it under Maelstrom: maelstrom test -w kafka --bin target/release/replicator \
+                  --node-count 3 ... (options after Maelstrom's own reach the node as its \
+                  arguments). Exit status: 0 when stdin closes, 2 on a bad argument.",
+    allow_negative_numbers = true
+)]
+struct Args {
+    /// The node's only source of randomness [default: drawn at start, and logged so that
+    /// a run can be replayed]
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// The most messages one poll_ok carries
+    #[arg(long, value_name = "N", default_value_t = Config::default().poll_msgs_max as u64,
+          value_parser = at_least_one)]
+    poll_msgs_max: u64,
+    /// The most payload bytes one poll_ok carries (its first message goes whatever its
+    /// size)
+    #[arg(long, value_name = "N", default_value_t = Config::default().poll_bytes_max as u64)]
+    poll_bytes_max: u64,
+}
+
+/// A budget of no message at all would make every poll empty (`ConfigError::PollMsgsMaxZero`).
+fn at_least_one(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("takes a whole number of at least 1".into()),
+    }
+}
+
+impl Args {
+    fn config(&self) -> Config {
+        let clamp = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        Config {
+            seed: self.seed.unwrap_or_else(drawn_seed),
+            poll_msgs_max: clamp(self.poll_msgs_max),
+            poll_bytes_max: clamp(self.poll_bytes_max),
+            ..Config::default()
+        }
+    }
+}
 
 fn main() -> ExitCode {
-    let config = match parse_args(std::env::args().skip(1)) {
-        Ok(config) => config,
-        Err(message) => {
-            eprintln!("replicator: {message}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    eprintln!(
+    // `--help` and `--version` print on stdout and exit 0; a bad argument exits 2 with a
+    // message naming it, before anything else is written.
+    let args = Args::try_parse().unwrap_or_else(|e| e.exit());
+    let config = args.config();
+    let start = format!(
         "replicator: starting with seed {} (poll_msgs_max {}, poll_bytes_max {})",
         config.seed, config.poll_msgs_max, config.poll_bytes_max
     );
+    // The node refuses its config before the start line is logged: a node that will not
+    // start must not say it is starting.
     let node = match Node::new(config) {
         Ok(node) => node,
         Err(error) => {
@@ -56,6 +102,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    eprintln!("{start}");
     match run(node, spawn_reader()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -63,28 +110,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Config, String> {
-    let mut config = Config {
-        seed: drawn_seed(),
-        ..Config::default()
-    };
-    while let Some(flag) = args.next() {
-        let mut value = |name: &str| -> Result<u64, String> {
-            let text = args.next().ok_or_else(|| format!("{name} needs a value"))?;
-            text.parse()
-                .map_err(|_| format!("{name} takes a non-negative integer, not {text:?}"))
-        };
-        match flag.as_str() {
-            "--seed" => config.seed = value("--seed")?,
-            "--poll-msgs-max" => config.poll_msgs_max = value("--poll-msgs-max")? as usize,
-            "--poll-bytes-max" => config.poll_bytes_max = value("--poll-bytes-max")? as usize,
-            "-h" | "--help" => return Err("help".into()),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    Ok(config)
 }
 
 /// A seed from the standard library's per-process random hasher keys: no extra package,
@@ -215,6 +240,11 @@ fn decode_line(line: &[u8]) -> Input {
 struct Driver {
     node: Node,
     start: Instant,
+    /// The wall-clock time at `start`, in microseconds since 1970. The node's clock
+    /// starts there and runs on the monotonic clock, so each run of the process starts
+    /// later than the last: the node names its incarnation by its start time, and its
+    /// peers tell a restarted node from its former self by it.
+    epoch_us: u64,
     /// The outputs of one step, reused from step to step.
     outputs: Vec<Output>,
     stdout: Vec<u8>,
@@ -225,7 +255,7 @@ struct Driver {
 
 impl Driver {
     fn now(&self) -> Timestamp {
-        Timestamp(self.start.elapsed().as_micros() as u64)
+        Timestamp(self.epoch_us + self.start.elapsed().as_micros() as u64)
     }
 
     fn step(&mut self, now: Timestamp, input: Input) {
@@ -331,6 +361,9 @@ fn run(node: Node, batches: Batches) -> io::Result<()> {
     let mut driver = Driver {
         node,
         start: Instant::now(),
+        epoch_us: SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64),
         outputs: Vec::new(),
         stdout: Vec::with_capacity(2 * FLUSH_BYTES),
         stdout_error: None,
@@ -381,7 +414,41 @@ fn run(node: Node, batches: Batches) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::find_newline;
+    use super::{Args, find_newline};
+    use clap::{CommandFactory, Parser};
+
+    fn parse(line: &str) -> Result<Args, String> {
+        let args = std::iter::once("replicator").chain(line.split_whitespace());
+        Args::try_parse_from(args).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_arguments_maelstrom_passes_parse_and_bad_ones_name_the_flag_and_value() {
+        Args::command().debug_assert();
+        let args = parse("--seed 7 --poll-msgs-max 8 --poll-bytes-max 256").unwrap();
+        let config = args.config();
+        assert_eq!(
+            (config.seed, config.poll_msgs_max, config.poll_bytes_max),
+            (7, 8, 256)
+        );
+        // The defaults are the node's.
+        let config = parse("").unwrap().config();
+        let default = replicator_core::Config::default();
+        assert_eq!(config.poll_msgs_max, default.poll_msgs_max);
+        assert_eq!(config.poll_bytes_max, default.poll_bytes_max);
+        for (line, flag, value) in [
+            ("--poll-msgs-max 0", "--poll-msgs-max", "'0'"),
+            ("--poll-bytes-max -1", "--poll-bytes-max", "'-1'"),
+            ("--seed x", "--seed", "'x'"),
+            ("--frob", "--frob", "'--frob'"),
+        ] {
+            let error = parse(line).unwrap_err();
+            assert!(
+                error.contains(flag) && error.contains(value),
+                "{line}: {error}"
+            );
+        }
+    }
 
     #[test]
     fn find_newline_finds_the_first_newline_anywhere() {

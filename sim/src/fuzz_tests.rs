@@ -35,8 +35,9 @@
 //! strict checks: a run must be valid, except one that could not acknowledge a send
 //! under any majority-ack design (`Verdict::NoQuorum`: no majority could talk for long
 //! enough, or every send went to a node cut off from it), which says nothing about the
-//! node. Node crashes stay out: a node that loses its state loses acknowledged writes
-//! by design until crash recovery lands.
+//! node; or a one-node cluster whose node crashed (`Verdict::CrashedAlone`: without a
+//! disk its data is gone by design). Node crashes are drawn like the rest (the last
+//! field), under the simulator's fair crash nemesis.
 //!
 //! Before the node replicated, [`NODE_REPLICATES`] pinned every scenario to one node
 //! without partitions and the node count ranged over 1 to 5; an input committed then now
@@ -67,6 +68,9 @@ use replicator_core::{Config, Input, Node, Output, Timestamp};
 /// pass too. `false` pins every scenario to one node without partitions, as the target
 /// did before replication (see the module docs).
 const NODE_REPLICATES: bool = true;
+
+/// The most message loss a scenario runs with, in percent (see `Scenario::options`).
+const LOSS_PCT_MAX: u8 = 20;
 
 /// The most nodes a scenario runs: the swarm's range (Maelstrom's default cluster is 5).
 const NODES_MAX: u8 = 7;
@@ -140,6 +144,11 @@ struct Scenario {
     poll_bytes_max_pick: u8,
     /// `--payloads`: Maelstrom's integers, or JSON of every kind.
     payloads: Kinds,
+    /// `--crash-nodes`: 0 for none (what an exhausted input gives, so inputs from before
+    /// crash recovery keep their meaning), else the mean time between node crashes in
+    /// half seconds, 0.5 to 10 s.
+    #[generator(0..=20)]
+    crash_half_s: u8,
 }
 
 /// `--payloads`, in a form bolero can generate. `Int` comes first: an input that has run
@@ -183,9 +192,14 @@ impl Scenario {
             nemesis_interval_s: f64::from(self.nemesis_interval_ds.clamp(1, 100)) / 10.0,
             key_count: usize::from(self.key_count.clamp(1, 12)),
             max_writes_per_key: u64::from(self.max_writes_per_key.clamp(1, 32)),
-            loss: f64::from(self.loss_pct.min(50)) / 100.0,
+            // Drawn up to 50% (the range dates from one-node runs, where loss is inert),
+            // run at up to 20%: above that a run of a few seconds can end before an
+            // election completes (measured: 3 in 200 random scenarios at 30% loss, 6 at
+            // 42%, all without one `:ok` send and without any anomaly), a liveness limit
+            // of short runs rather than a finding. The swarm draws at most 10%.
+            loss: f64::from(self.loss_pct.min(LOSS_PCT_MAX)) / 100.0,
             duplicate: f64::from(self.duplicate_pct.min(50)) / 100.0,
-            crash_nodes_s: 0.0,
+            crash_nodes_s: f64::from(self.crash_half_s.min(20)) / 2.0,
             payloads: match self.payloads {
                 Kinds::Int => Payloads::Int,
                 Kinds::Any => Payloads::Any,
@@ -239,7 +253,10 @@ fn check_scenario(scenario: &Scenario, factory: &ServerFactory) -> Result<(), St
             .iter()
             .all(|name| is_excused(name, &outcome.history));
     let clean = outcome.history.violations.is_empty()
-        && (matches!(verdict, Verdict::Valid | Verdict::NoQuorum { .. }) || excused);
+        && (matches!(
+            verdict,
+            Verdict::Valid | Verdict::NoQuorum { .. } | Verdict::CrashedAlone
+        ) || excused);
     if clean {
         return Ok(());
     }
@@ -309,6 +326,7 @@ fn the_corners_of_the_scenario_space_map_to_valid_runs() {
         poll_msgs_max_pick: 0,
         poll_bytes_max_pick: 0,
         payloads: Kinds::Int,
+        crash_half_s: 0,
     };
     let largest = Scenario {
         seed: u64::MAX,
@@ -327,6 +345,7 @@ fn the_corners_of_the_scenario_space_map_to_valid_runs() {
         poll_msgs_max_pick: 5,
         poll_bytes_max_pick: 5,
         payloads: Kinds::Any,
+        crash_half_s: 20,
     };
     // Out-of-range fields (a hand-written scenario) are clamped into the same space.
     let above = Scenario {
@@ -342,6 +361,7 @@ fn the_corners_of_the_scenario_space_map_to_valid_runs() {
         node_count: u8::MAX,
         poll_msgs_max_pick: u8::MAX,
         poll_bytes_max_pick: u8::MAX,
+        crash_half_s: u8::MAX,
         ..largest.clone()
     };
     assert_eq!(above.options(), largest.options());
@@ -360,6 +380,7 @@ fn the_corners_of_the_scenario_space_map_to_valid_runs() {
     let old = smallest.options();
     assert_eq!((old.poll_msgs_max, old.poll_bytes_max), (None, None));
     assert_eq!(old.payloads, Payloads::Int);
+    assert_eq!(old.crash_nodes_s, 0.0);
     // The smallest budgets survive where the run is small, and are raised where not.
     let tiny = Scenario {
         poll_msgs_max_pick: 1,
@@ -443,6 +464,7 @@ fn a_node_that_forgets_its_log_fails_the_check() {
         poll_msgs_max_pick: 0,
         poll_bytes_max_pick: 0,
         payloads: Kinds::Int,
+        crash_half_s: 0,
     };
     check_scenario(&scenario, &server::real_node()).unwrap_or_else(|p| panic!("{p}"));
     let problem = check_scenario(&scenario, &amnesiac).expect_err("the amnesiac must fail");
@@ -470,6 +492,7 @@ fn an_input_that_ends_before_the_new_fields_runs_as_it_did() {
         (None, None)
     );
     assert_eq!(options.payloads, Payloads::Int);
+    assert_eq!(options.crash_nodes_s, 0.0);
     // The 21 bytes fill every older field: more bytes change only the new ones.
     let longer: Vec<u8> = old.iter().copied().chain([255; 8]).collect();
     let widened = generate(&longer);
@@ -483,4 +506,5 @@ fn an_input_that_ends_before_the_new_fields_runs_as_it_did() {
         (5, 5)
     );
     assert!(matches!(widened.payloads, Kinds::Any), "{widened:?}");
+    assert_eq!(widened.crash_half_s, 20);
 }

@@ -233,6 +233,19 @@ pub struct NetStats {
     pub servers: NetCounts,
 }
 
+/// A node restarted by the node-crash extension, and how its recovery went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recovery {
+    /// The node.
+    pub node: NodeId,
+    /// When it restarted.
+    pub restarted: Micros,
+    /// When it said it had joined its cluster again, if it did (in-process nodes only).
+    pub joined: Option<Micros>,
+    /// Its commit index then: how much of the log it had caught up on.
+    pub log: u64,
+}
+
 /// Everything a run produced, for the checker and the report.
 #[derive(Clone, Debug, Default)]
 pub struct History {
@@ -244,6 +257,8 @@ pub struct History {
     pub violations: Vec<WireViolation>,
     /// Message counts.
     pub net: NetStats,
+    /// Restarted nodes (the node-crash extension) and when each joined its cluster again.
+    pub recoveries: Vec<Recovery>,
     /// When the main phase ended.
     pub main_phase_end: Micros,
     /// When the run ended.

@@ -11,8 +11,11 @@
 //! processes). Modules, one concept each: [`rng`] (seeded streams), `events` (the
 //! `(time, seq)` queue), [`net`] (latency, inboxes, partitions), [`nemesis`] (partition
 //! shapes), [`services`] (lin-kv, seq-kv, lww-kv, lin-tso), `workload` (the generator),
-//! `client` (Maelstrom's kafka client), [`payloads`] (what messages carry), [`trace`] (readable lines), [`options`] (flags
-//! and swarm draws), [`report`] (the summary and sweeps), [`stats`] (run statistics).
+//! `client` (Maelstrom's kafka client), [`payloads`] (what messages carry), [`trace`]
+//! (readable lines), [`messages`] (the record of every message, for reports),
+//! [`options`] (a run's options and swarm draws), [`cli`] (the command line that sets
+//! them), [`report`] (the summary, the JSON and the report page), [`stats`] (run
+//! statistics).
 //!
 //! # The command
 //! ```text
@@ -20,6 +23,7 @@
 //!     --time-limit 20 --rate 1000 [--seed N] [--trace] [--json]
 //! cargo run --release -p replicator-sim -- sweep --seeds 0..1000 --swarm --node-count 1
 //! cargo run --release -p replicator-sim -- run --bin PATH --node-count 2 [...] [-- ARGS]
+//! cargo run --release -p replicator-sim -- run --seed 3 --node-count 3 --report DIR
 //! ```
 //! `run` prints a Maelstrom-like summary (or JSON) and exits 0 when the run is valid, 1
 //! when not; `sweep` prints every failing seed with the one command that replays it.
@@ -39,11 +43,13 @@
 #![forbid(unsafe_code)]
 
 pub mod checker;
+pub mod cli;
 mod client;
 mod events;
 #[cfg(test)]
 mod fuzz_tests;
 pub mod history;
+pub mod messages;
 pub mod nemesis;
 pub mod net;
 pub mod options;

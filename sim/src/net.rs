@@ -18,6 +18,7 @@
 
 use crate::events::{Event, Events};
 use crate::history::{Micros, NetCounts, NetStats};
+use crate::messages::{Fate, MessageLog, RecordIndex};
 use crate::options::LatencyDist;
 use crate::rng::Rng;
 use crate::services::Service;
@@ -56,6 +57,8 @@ pub(crate) struct Envelope {
     /// original (spec: kafka.md 1.2 — the extra top-level `id` on every line a node
     /// reads). Messages are numbered 0, 1, 2, … in the order they are put on the network.
     pub id: u64,
+    /// Its record in the message log, when messages are recorded.
+    pub record: RecordIndex,
 }
 
 struct Queued {
@@ -115,6 +118,8 @@ pub(crate) struct Net {
     node_count: usize,
     /// Message counts (spec: kafka.md 6.4).
     pub stats: NetStats,
+    /// Every message and its fate, when recorded (off unless the runner turns it on).
+    pub(crate) log: MessageLog,
 }
 
 impl Net {
@@ -132,6 +137,7 @@ impl Net {
             blocked: vec![false; node_count * node_count],
             node_count,
             stats: NetStats::default(),
+            log: MessageLog::default(),
         }
     }
 
@@ -154,11 +160,17 @@ impl Net {
         }
     }
 
-    /// Drops everything queued for node `i` (it crashed).
-    pub(crate) fn clear_node(&mut self, i: usize) {
+    /// Drops everything queued for node `i` (it crashed at `now`).
+    pub(crate) fn clear_node(&mut self, i: usize, now: Micros) {
         if let Some(inbox) = self.nodes.get_mut(i) {
-            inbox.queue.clear();
-            inbox.held = None;
+            let held = inbox.held.take().map(|env| env.record);
+            let queued: Vec<RecordIndex> = inbox.queue.drain().map(|q| q.env.record).collect();
+            // The heap drains in no particular order; the records' order is the log's.
+            let mut records: Vec<usize> = held.into_iter().chain(queued).flatten().collect();
+            records.sort_unstable();
+            for record in records {
+                self.log.ended(Some(record), now, Fate::ReceiverDown);
+            }
         }
     }
 
@@ -233,7 +245,15 @@ impl Net {
                 return;
             };
             count(&mut self.stats, group_is_client, |c| c.send_count += 1);
+            let record = self.log.sent(
+                now,
+                id,
+                (msg.src.as_str(), msg.dest.as_str()),
+                group_is_client,
+                || (msg.body.kind().to_string(), trace_body(&msg)),
+            );
             if is_server_link && self.rng.chance(self.config.loss) {
+                self.log.lost(record);
                 trace.line(now, || {
                     format!("{} -x- {} lost: {}", msg.src, msg.dest, trace_body(&msg))
                 });
@@ -257,6 +277,7 @@ impl Net {
                 msg,
                 deadline,
                 id,
+                record,
             };
             let Some(inbox) = self.inbox(to) else {
                 return;
@@ -305,6 +326,7 @@ impl Net {
             // spec: kafka.md 6.2 — checked at dequeue, before waiting out the latency.
             if self.is_blocked(env.from, to) {
                 let now = events.now();
+                self.log.ended(env.record, now, Fate::Partitioned);
                 trace.line(now, || {
                     format!(
                         "{} -x- {} partitioned: {}",

@@ -30,22 +30,89 @@ pub struct Timeline {
     /// `(from, members)`: from that time on (until the next entry), the nodes that
     /// could reach a majority; empty when no majority could talk.
     segments: Vec<(Micros, BTreeSet<usize>)>,
+    /// Per segment: whether no partition was in force.
+    whole: Vec<bool>,
     /// Node name → index.
     index: BTreeMap<String, usize>,
 }
 
+/// What a nemesis event, or a restarted node's recovery, changes in the network.
+enum Change<'a> {
+    /// A partition starts (replacing any other): `to` drops what each of `froms` sends.
+    Partition(&'a BTreeMap<replicator_core::NodeId, Vec<replicator_core::NodeId>>),
+    Heal,
+    Down(usize),
+    Up(usize),
+}
+
 impl Timeline {
-    /// The timeline of `history`'s nemesis events over the servers `nodes`.
+    /// The timeline of `history`'s nemesis events over the servers `nodes`: a node is in
+    /// the game from the moment it restarts.
     pub fn of(history: &History, nodes: &[String]) -> Timeline {
-        let n = nodes.len();
         let index: BTreeMap<String, usize> = nodes.iter().cloned().zip(0..).collect();
+        let changes = history.nemesis.iter().filter_map(|event| {
+            let change = match &event.kind {
+                NemesisKind::StartPartition { isolated, .. } => Change::Partition(isolated),
+                NemesisKind::StopPartition => Change::Heal,
+                NemesisKind::Crash(node) => Change::Down(*index.get(node.as_str())?),
+                NemesisKind::Restart(node) => Change::Up(*index.get(node.as_str())?),
+            };
+            Some((event.time, change))
+        });
+        Timeline::build(index.clone(), changes)
+    }
+
+    /// The same timeline, except that a restarted node stays out of the game until it
+    /// has been up for `grace` with the network whole (see [`Timeline::recovered_at`]):
+    /// the crash nemesis's own idea of a node that is still recovering (`run::nodes`).
+    pub fn with_recovery(history: &History, nodes: &[String], grace: Micros) -> Timeline {
+        let plain = Timeline::of(history, nodes);
+        let index = &plain.index;
+        let node = |id: &replicator_core::NodeId| index.get(id.as_str()).copied();
+        let mut changes: Vec<(Micros, Change)> = Vec::new();
+        for (k, event) in history.nemesis.iter().enumerate() {
+            let change = match &event.kind {
+                NemesisKind::StartPartition { isolated, .. } => Change::Partition(isolated),
+                NemesisKind::StopPartition => Change::Heal,
+                NemesisKind::Crash(id) => match node(id) {
+                    Some(i) => Change::Down(i),
+                    None => continue,
+                },
+                NemesisKind::Restart(id) => {
+                    let Some(i) = node(id) else { continue };
+                    let next_crash = history.nemesis[k + 1..]
+                        .iter()
+                        .find(|e| matches!(&e.kind, NemesisKind::Crash(c) if node(c) == Some(i)))
+                        .map(|e| e.time);
+                    // Back in the game once recovered, unless it crashes again first.
+                    if let Some(at) = plain.recovered_at(i, event.time, grace)
+                        && next_crash.is_none_or(|crash| at < crash)
+                    {
+                        changes.push((at, Change::Up(i)));
+                    }
+                    continue;
+                }
+            };
+            changes.push((event.time, change));
+        }
+        // Stable: a recovery at the same time as a nemesis event comes after it.
+        changes.sort_by_key(|(time, _)| *time);
+        Timeline::build(plain.index.clone(), changes)
+    }
+
+    fn build<'a>(
+        index: BTreeMap<String, usize>,
+        changes: impl IntoIterator<Item = (Micros, Change<'a>)>,
+    ) -> Timeline {
+        let n = index.len();
         // `blocked[to][from]`: `to` drops what `from` sends.
         let mut blocked = vec![vec![false; n]; n];
         let mut down = BTreeSet::new();
         let mut segments = vec![(0, majority_component(&blocked, &down))];
-        for event in &history.nemesis {
-            match &event.kind {
-                NemesisKind::StartPartition { isolated, .. } => {
+        let mut whole = vec![true];
+        for (time, change) in changes {
+            match change {
+                Change::Partition(isolated) => {
                     blocked.iter_mut().for_each(|row| row.fill(false));
                     for (to, froms) in isolated {
                         for from in froms {
@@ -57,21 +124,43 @@ impl Timeline {
                         }
                     }
                 }
-                NemesisKind::StopPartition => blocked.iter_mut().for_each(|row| row.fill(false)),
-                NemesisKind::Crash(node) => {
-                    if let Some(&i) = index.get(node.as_str()) {
-                        down.insert(i);
-                    }
+                Change::Heal => blocked.iter_mut().for_each(|row| row.fill(false)),
+                Change::Down(i) => {
+                    down.insert(i);
                 }
-                NemesisKind::Restart(node) => {
-                    if let Some(&i) = index.get(node.as_str()) {
-                        down.remove(&i);
-                    }
+                Change::Up(i) => {
+                    down.remove(&i);
                 }
             }
-            segments.push((event.time, majority_component(&blocked, &down)));
+            segments.push((time, majority_component(&blocked, &down)));
+            whole.push(blocked.iter().all(|row| row.iter().all(|b| !b)));
         }
-        Timeline { segments, index }
+        Timeline {
+            segments,
+            whole,
+            index,
+        }
+    }
+
+    /// When `node`, restarted at `at`, will have been up for `grace` in the majority's
+    /// component with no partition in force anywhere, if the network stays as the
+    /// timeline ends; `None` if it never will. Any partition stops the clock: recovering
+    /// takes nodes that remember, and a partition may cut the node off from them even
+    /// when it leaves it a majority.
+    pub fn recovered_at(&self, node: usize, at: Micros, grace: Micros) -> Option<Micros> {
+        let mut left = grace;
+        for (k, (start, members)) in self.segments.iter().enumerate() {
+            let end = self.segments.get(k + 1).map(|(next, _)| *next);
+            let start = (*start).max(at);
+            if end.is_some_and(|end| end <= start) || !self.whole[k] || !members.contains(&node) {
+                continue;
+            }
+            match end {
+                Some(end) if end - start < left => left -= end - start,
+                _ => return Some(start + left),
+            }
+        }
+        None
     }
 
     /// Whether `node` could reach a majority at `time`.
@@ -168,7 +257,11 @@ pub struct Unavailability {
 impl Unavailability {
     /// Splits the operations of `history` that were not `:ok`.
     pub fn of(history: &History, nodes: &[String]) -> Unavailability {
-        let timeline = Timeline::of(history, nodes);
+        Unavailability::over(history, &Timeline::of(history, nodes))
+    }
+
+    /// The same, judging who could reach a majority by `timeline`.
+    pub fn over(history: &History, timeline: &Timeline) -> Unavailability {
         let mut u = Unavailability::default();
         let mut invoked: BTreeMap<u64, (Micros, bool)> = BTreeMap::new();
         for op in &history.ops {
@@ -263,6 +356,47 @@ mod tests {
         assert!(t.in_majority("n0", 1_600_000));
         let never = history(2_000_000, vec![cut(0, &[("n0", &["n1"]), ("n1", &["n0"])])]);
         assert_eq!(longest_majority_window(&never, &names(2)), 0);
+        // The network is whole only from the heal on: a recovery's clock runs from then.
+        assert_eq!(t.recovered_at(0, 0, 500_000), Some(2_000_000));
+        assert_eq!(t.recovered_at(0, 1_700_000, 200_000), Some(1_900_000));
+        let t = Timeline::of(&never, &names(2));
+        assert_eq!(t.recovered_at(0, 0, 1), None);
+    }
+
+    #[test]
+    fn a_restarted_node_helps_no_majority_until_it_has_recovered() {
+        let event = |time, kind| NemesisEvent { time, kind };
+        let (n0, n1) = (NodeId::new("n0"), NodeId::new("n1"));
+        let h = history(
+            10_000_000,
+            vec![
+                event(1_000_000, NemesisKind::Crash(n0.clone())),
+                event(1_200_000, NemesisKind::Restart(n0.clone())),
+                // n1 crashes while n0 recovers: no majority of recovered nodes is left.
+                event(1_500_000, NemesisKind::Crash(n1.clone())),
+                event(1_600_000, NemesisKind::Restart(n1)),
+                // n0 crashes again before it recovered: its first recovery never ends.
+                event(1_800_000, NemesisKind::Crash(n0.clone())),
+                event(1_900_000, NemesisKind::Restart(n0)),
+            ],
+        );
+        let plain = Timeline::of(&h, &names(3));
+        let slow = Timeline::with_recovery(&h, &names(3), 1_000_000);
+        assert!(plain.in_majority("n2", 1_550_000) && plain.in_majority("n0", 1_300_000));
+        assert!(!slow.in_majority("n0", 1_300_000));
+        assert!(slow.in_majority("n2", 1_300_000), "n1 and n2 still talk");
+        assert!(!slow.in_majority("n2", 1_550_000), "n1 down, n0 recovering");
+        assert!(
+            !slow.in_majority("n2", 2_500_000),
+            "n1 recovering until 2.6 s"
+        );
+        assert!(slow.in_majority("n1", 2_600_000) && !slow.in_majority("n0", 2_600_000));
+        assert!(slow.in_majority("n0", 2_900_000));
+        assert_eq!(plain.longest_majority_window(10_000_000), 10_000_000);
+        assert_eq!(
+            slow.longest_majority_window(10_000_000),
+            10_000_000 - 2_600_000
+        );
     }
 
     #[test]

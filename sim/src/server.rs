@@ -3,7 +3,7 @@
 //! The real [`Node`] is one; the test suite's deliberately buggy nodes are others, which is
 //! how the checker is proven (spec: kafka.md 8.4).
 
-use replicator_core::{Config, Input, Node, Output, Timestamp};
+use replicator_core::{Config, Input, Node, Output, Status, Timestamp};
 
 /// A server under test: the call contract of [`Node`] (see its docs).
 pub trait Server {
@@ -11,6 +11,11 @@ pub trait Server {
     fn step(&mut self, now: Timestamp, input: Input) -> Vec<Output>;
     /// The earliest time the server wants an [`Input::Tick`].
     fn next_deadline(&self) -> Option<Timestamp>;
+    /// The server's place in its cluster, if it says: the simulator records when a
+    /// restarted node has joined again. Test doubles need not say.
+    fn status(&self) -> Option<Status> {
+        None
+    }
 }
 
 impl Server for Node {
@@ -20,6 +25,10 @@ impl Server for Node {
 
     fn next_deadline(&self) -> Option<Timestamp> {
         Node::next_deadline(self)
+    }
+
+    fn status(&self) -> Option<Status> {
+        Node::status(self)
     }
 }
 

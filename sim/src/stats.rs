@@ -225,10 +225,17 @@ fn ratio(r: Option<f64>) -> String {
 
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verdict = if self.is_valid() { "valid" } else { "INVALID" };
+        // This verdict is the `:stats` check's alone (every kind of operation had an `:ok`),
+        // not the run's: the run's verdict closes the report.
+        let verdict = if self.is_valid() {
+            "passed".to_string()
+        } else {
+            format!("FAILED: no :ok {}", self.invalid_fs().join(", no :ok "))
+        };
         writeln!(
             f,
-            "stats ({verdict}): {} completions: {} ok, {} info, {} fail",
+            "stats: {} completions: {} ok, {} info, {} fail; the :stats check (an :ok for \
+             every kind of operation) {verdict}",
             self.all.count, self.all.ok, self.all.info, self.all.fail
         )?;
         for (name, c) in &self.by_f {

@@ -49,6 +49,11 @@ pub fn time(us: Micros) -> String {
     format!("{}.{:03}ms", us / 1000, us % 1000)
 }
 
+/// `n` with its noun, singular or plural: `1 node`, `2 threads`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// The most messages of a `poll_ok` a trace line shows per key.
 const RUN_SHOWN_MAX: usize = 8;
 
@@ -156,10 +161,10 @@ pub fn body(body: &Body) -> String {
 }
 
 /// A sync as `sync term=3 leader=n0 hb=17 seq=41 got=39 facts=[n0 3/120/118/17 …]
-/// entries=119..120 after 118@3 [3 "5"=7 n1#2, 3 noop] fwd=[n1#3 "5"=8] offsets={"5":12}`;
-/// a fact reads `node term/match/commit/hb`.
+/// entries=119..121 after 118@3 [3 "5"=7 n1#2, 3 noop, 3 commit{"5":12} n2#0]
+/// fwd=[n1#3 "5"=8, n1#4 commit{"5":12}]`; a fact reads `node term/match/commit/hb`.
 fn sync_text(out: &mut String, s: &replicator_core::protocol::Sync) {
-    use replicator_core::protocol::Entry;
+    use replicator_core::protocol::{Entry, Op};
     let _ = write!(out, " term={}", s.term);
     if let Some(leader) = &s.leader {
         let _ = write!(out, " leader={leader}");
@@ -207,6 +212,15 @@ fn sync_text(out: &mut String, s: &replicator_core::protocol::Sync) {
                         origin.seq
                     );
                 }
+                Entry::Commit {
+                    term,
+                    offsets,
+                    origin,
+                } => {
+                    let _ = write!(out, "{term} commit{{");
+                    offsets_text(out, offsets);
+                    let _ = write!(out, "}} {}#{}", origin.node, origin.seq);
+                }
             }
         }
         if a.entries.len() > RUN_SHOWN_MAX {
@@ -220,24 +234,22 @@ fn sync_text(out: &mut String, s: &replicator_core::protocol::Sync) {
             if i > 0 {
                 out.push_str(", ");
             }
-            let _ = write!(
-                out,
-                "{}#{} {:?}={}",
-                f.origin.node,
-                f.origin.seq,
-                f.key,
-                f.msg.as_str()
-            );
+            let _ = write!(out, "{}#{} ", f.origin.node, f.origin.seq);
+            match &f.op {
+                Op::Send { key, msg } => {
+                    let _ = write!(out, "{key:?}={}", msg.as_str());
+                }
+                Op::Commit { offsets } => {
+                    out.push_str("commit{");
+                    offsets_text(out, offsets);
+                    out.push('}');
+                }
+            }
         }
         if s.forwards.len() > RUN_SHOWN_MAX {
             let _ = write!(out, " …+{}", s.forwards.len() - RUN_SHOWN_MAX);
         }
         out.push(']');
-    }
-    if !s.offsets.is_empty() {
-        out.push_str(" offsets={");
-        offsets_text(out, &s.offsets);
-        out.push('}');
     }
     flags(out, &[("relay_me", s.relay_me)]);
 }
@@ -341,6 +353,8 @@ mod tests {
         assert_eq!(body(&send), r#"send key="9" msg=3 msg_id=17"#);
         assert_eq!(time(12_345), "12.345ms");
         assert_eq!(time(7), "0.007ms");
+        assert_eq!(count(1, "node", "nodes"), "1 node");
+        assert_eq!(count(2, "thread", "threads"), "2 threads");
     }
 
     #[test]

@@ -6,9 +6,13 @@ mod bin_path;
 #[cfg(test)]
 mod buggy_nodes;
 #[cfg(test)]
+mod cli;
+#[cfg(test)]
 mod realtime;
 #[cfg(test)]
 mod regressions;
+#[cfg(test)]
+mod report_page;
 #[cfg(test)]
 mod scenarios;
 #[cfg(test)]

@@ -98,6 +98,34 @@ const ONCE_FAILED: &[(&str, &str)] = &[
          --max-writes-per-key 16 --loss 0.01 --payloads any --poll-msgs-max 6 \
          --poll-bytes-max 318",
     ),
+    (
+        "a one-way ring at 100 ms a hop from the start: a pre-candidate yielded to a worse \
+         claim just before its relayed grants came back, and no leader came in 2 s",
+        "--seed 21609 --node-count 3 --concurrency 2n --time-limit 2 --rate 1000 --latency 100 \
+         --latency-dist uniform --nemesis partition --nemesis-interval 5 --key-count 3 \
+         --max-writes-per-key 16 --loss 0.1 --crash-nodes 3 --payloads any --poll-msgs-max 49",
+    ),
+    (
+        "five nodes, 100 ms latency, loss and crashes in a 2 s run: the same lapsed promise",
+        "--seed 11349 --node-count 5 --concurrency 2n --time-limit 2 --rate 50 --latency 100 \
+         --latency-dist constant --nemesis partition --nemesis-interval 10 --key-count 10 \
+         --max-writes-per-key 16 --loss 0.1 --crash-nodes 5 --poll-bytes-max 64",
+    ),
+    (
+        "seven nodes, crashes and partitions in a 2 s run: the same lapsed promise",
+        "--seed 100344 --node-count 7 --concurrency 2n --time-limit 2 --rate 5 --latency 100 \
+         --latency-dist exponential --nemesis partition --nemesis-interval 2 --key-count 10 \
+         --max-writes-per-key 2 --loss 0.1 --duplicate 0.05 --crash-nodes 1 --payloads any \
+         --poll-msgs-max 64 --poll-bytes-max 64",
+    ),
+    (
+        "six nodes, crashes every second: no majority was up and recovered for long enough \
+         (no-quorum once a recovering node stopped counting towards one)",
+        "--seed 20525 --node-count 6 --concurrency 2n --time-limit 5 --rate 1000 --latency 10 \
+         --latency-dist uniform --nemesis partition --nemesis-interval 10 --key-count 10 \
+         --max-writes-per-key 2 --loss 0.1 --duplicate 0.05 --crash-nodes 1 \
+         --poll-msgs-max 121 --poll-bytes-max 121",
+    ),
 ];
 
 fn options(flags: &str) -> Options {

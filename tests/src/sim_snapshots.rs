@@ -64,12 +64,14 @@ fn three_nodes_partitioned_with_latency() {
 }
 
 #[test]
-fn two_nodes_with_loss_duplication_and_crashes() {
+fn three_nodes_with_loss_duplication_and_crashes() {
+    // A node crashes and restarts empty, rejoining its cluster (the trace shows it
+    // join), while a fifth of the servers' messages are lost and a fifth duplicated.
     snapshot(
         "faults",
         Options {
             seed: 42,
-            node_count: Some(2),
+            node_count: Some(3),
             concurrency: Concurrency::PerNode(1),
             time_limit_s: 3.0,
             rate: 20.0,

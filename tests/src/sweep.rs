@@ -5,8 +5,8 @@
 //! (at most 4 virtual seconds, at most 200 ops/s) so that 500 seeds fit in the test
 //! suite's time budget in a debug build.
 //!
-//! Clusters are swept the same way: 2 to 7 nodes with partitions, latency, loss and
-//! duplication, our stricter checks included.
+//! Clusters are swept the same way: 2 to 7 nodes with partitions, node crashes, latency,
+//! loss and duplication, our stricter checks included.
 
 use replicator_sim::checker;
 use replicator_sim::options::Options;
@@ -56,19 +56,16 @@ fn one_node_passes_500_swarm_seeds() {
     assert!(ops > SEEDS * 50, "the sweep did too little: {ops} ops");
 }
 
-/// Clusters of 2 to 7 nodes under everything the swarm draws but node crashes (crash
-/// recovery is its own issue): every seed must pass our stricter checks too, or be a run
-/// in which no majority-ack design could acknowledge a send (no-quorum).
+/// Clusters of 2 to 7 nodes under everything the swarm draws, node crashes included:
+/// every seed must pass our stricter checks too, or be a run in which no majority-ack
+/// design could acknowledge a send (no-quorum).
 #[test]
 fn clusters_pass_200_swarm_seeds() {
     let factory = server::real_node();
     let mut failures = Vec::new();
     let (mut ops, mut clusters) = (0, 0);
     for seed in 0..200 {
-        let mut options = sized_down(
-            Options::for_seed(seed, true, &["--crash-nodes".to_string(), "0".to_string()])
-                .expect("valid overrides"),
-        );
+        let mut options = sized_down(Options::for_seed(seed, true, &[]).expect("no overrides"));
         if options.node_count == Some(1) {
             options.node_count = Some(3);
         }

@@ -7,6 +7,10 @@
 //! record of where each went (`placed`), which is enough to rebuild them for a peer that
 //! lags. Entries `commit+1..=last` are the uncommitted suffix, kept whole.
 //!
+//! Consumers' committed offsets travel in the same log ([`Entry::Commit`]): applying one
+//! raises each key's max-register in [`Offsets`], so every node's committed offsets are
+//! those of its committed prefix, and an acknowledged commit is held by a majority.
+//!
 //! Offsets fall out of the order: a send's offset in its key is the number of earlier
 //! entries of that key, so every node that applies the same committed prefix gives every
 //! message the same offset (spec: kafka.md 2.6 items 1, 2 and 7: unique, increasing and
@@ -27,16 +31,20 @@
 //! - a committed entry is never removed or changed; only the suffix is truncated;
 //! - `in_suffix` holds exactly the origins of the sends in `suffix`.
 
-use crate::ids::{LogIndex, NodeId, Offset, Term};
+use crate::ids::{Key, LogIndex, NodeId, Offset, Term};
 use crate::log::{KeySlot, Logs};
+use crate::offsets::Offsets;
 use crate::protocol::{Entry, Origin, Payload};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// The slot that marks a no-op in `placed`.
 const NOOP_SLOT: u32 = u32::MAX;
+/// The slot that marks a commit of offsets in `placed`; its `offset` indexes `commits`.
+const COMMIT_SLOT: u32 = u32::MAX - 1;
 
-/// Where a committed entry went: its key's slot in the logs and its offset there, and
-/// its origin (interned) for deduplication and for rebuilding the entry.
+/// Where a committed entry went: a send's key's slot in the logs and its offset there (or
+/// for a commit of offsets, where the offsets are kept), and its origin (interned) for
+/// deduplication and for rebuilding the entry.
 #[derive(Clone, Copy, Debug)]
 struct Placed {
     slot: u32,
@@ -76,13 +84,13 @@ impl Seqs {
     }
 }
 
-/// A send of this node's own clients that the journal just applied.
+/// A request of this node's own clients that the journal just applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Applied {
-    /// The send's number at this incarnation.
+    /// The request's number at this incarnation.
     pub seq: u64,
-    /// Where it landed in its key.
-    pub offset: Offset,
+    /// Where a send landed in its key; `None` for a commit of offsets.
+    pub offset: Option<Offset>,
 }
 
 /// The result of an accepted append.
@@ -126,6 +134,9 @@ pub(crate) struct Journal {
     terms: Vec<(LogIndex, Term)>,
     /// The committed entries `1..=commit`, where they went.
     placed: Vec<Placed>,
+    /// The offsets of the committed commit entries, in log order: kept to rebuild the
+    /// entries for a peer that lags.
+    commits: Vec<Box<[(Key, Offset)]>>,
     /// The uncommitted entries `commit+1..=last`.
     suffix: VecDeque<Entry>,
     /// Interned `(node, incarnation)` of every origin seen.
@@ -210,7 +221,7 @@ impl Journal {
         if self.last_term() != entry.term() || self.terms.is_empty() {
             self.terms.push((index, entry.term()));
         }
-        if let Entry::Send { origin, .. } = &entry {
+        if let Some(origin) = entry.origin() {
             let id = self.intern(&origin.node, origin.incarnation);
             self.in_suffix.insert((id, origin.seq));
         }
@@ -224,8 +235,8 @@ impl Journal {
         assert!(index > commit, "truncating committed entry {index}");
         let keep = (index.0 - commit.0 - 1) as usize;
         for entry in self.suffix.drain(keep..) {
-            if let Entry::Send { origin, .. } = entry {
-                let id = self.origin_ids[&(origin.node, origin.incarnation)];
+            if let Some(origin) = entry.origin() {
+                let id = self.origin_ids[&(origin.node.clone(), origin.incarnation)];
                 self.in_suffix.remove(&(id, origin.seq));
             }
         }
@@ -293,13 +304,14 @@ impl Journal {
         Ok(Accepted { matched, truncated })
     }
 
-    /// Commits and applies every entry up to `to` (at most the last), appending sends to
-    /// their keys' logs. Returns the sends that came in at `me` (node and incarnation),
-    /// whose clients are owed a reply.
+    /// Commits and applies every entry up to `to` (at most the last): sends go to their
+    /// keys' logs, commits raise `offsets`. Returns the requests that came in at `me`
+    /// (node and incarnation), whose clients are owed a reply.
     pub(crate) fn commit_to(
         &mut self,
         to: LogIndex,
         logs: &mut Logs,
+        offsets: &mut Offsets,
         me: (&NodeId, u64),
     ) -> Vec<Applied> {
         let to = to.min(self.last());
@@ -310,35 +322,50 @@ impl Journal {
                 .suffix
                 .pop_front()
                 .expect("the suffix reaches the last entry");
-            match entry {
-                Entry::Noop { .. } => self.placed.push(Placed {
-                    slot: NOOP_SLOT,
-                    origin: 0,
-                    offset: 0,
-                    seq: 0,
-                }),
+            let (origin, placed) = match entry {
+                Entry::Noop { .. } => {
+                    self.placed.push(Placed {
+                        slot: NOOP_SLOT,
+                        origin: 0,
+                        offset: 0,
+                        seq: 0,
+                    });
+                    continue;
+                }
                 Entry::Send {
                     key, msg, origin, ..
                 } => {
-                    let id = self.origin_ids[&(origin.node, origin.incarnation)];
-                    self.in_suffix.remove(&(id, origin.seq));
-                    if !self.applied.entry(id).or_default().insert(origin.seq) {
-                        self.duplicates_applied += 1;
-                    }
                     let (slot, offset) = logs.append_placed(&key, msg.as_str());
-                    self.placed.push(Placed {
-                        slot: slot.0,
-                        origin: id,
-                        offset: offset.0,
-                        seq: origin.seq,
-                    });
-                    if Some(id) == mine {
-                        applied.push(Applied {
-                            seq: origin.seq,
-                            offset,
-                        });
-                    }
+                    (origin, (slot.0, offset.0))
                 }
+                Entry::Commit {
+                    offsets: raised,
+                    origin,
+                    ..
+                } => {
+                    for (key, offset) in &raised {
+                        offsets.raise(key, *offset);
+                    }
+                    self.commits.push(raised.into_boxed_slice());
+                    (origin, (COMMIT_SLOT, self.commits.len() as u64 - 1))
+                }
+            };
+            let id = self.origin_ids[&(origin.node, origin.incarnation)];
+            self.in_suffix.remove(&(id, origin.seq));
+            if !self.applied.entry(id).or_default().insert(origin.seq) {
+                self.duplicates_applied += 1;
+            }
+            self.placed.push(Placed {
+                slot: placed.0,
+                origin: id,
+                offset: placed.1,
+                seq: origin.seq,
+            });
+            if Some(id) == mine {
+                applied.push(Applied {
+                    seq: origin.seq,
+                    offset: (placed.0 != COMMIT_SLOT).then_some(Offset(placed.1)),
+                });
             }
         }
         applied
@@ -366,9 +393,13 @@ impl Journal {
             } else {
                 self.suffix[(index.0 - commit.0 - 1) as usize].clone()
             };
-            if let Entry::Send { msg, .. } = &entry {
-                bytes += msg.as_str().len();
-            }
+            bytes += match &entry {
+                Entry::Noop { .. } => 0,
+                Entry::Send { msg, .. } => msg.as_str().len(),
+                Entry::Commit { offsets, .. } => {
+                    offsets.iter().map(|(k, _)| k.as_str().len()).sum()
+                }
+            };
             out.push(entry);
             index = index.next();
         }
@@ -381,19 +412,27 @@ impl Journal {
         if placed.slot == NOOP_SLOT {
             return Entry::Noop { term };
         }
+        let (node, incarnation) = &self.origins[placed.origin as usize];
+        let origin = Origin {
+            node: node.clone(),
+            incarnation: *incarnation,
+            seq: placed.seq,
+        };
+        if placed.slot == COMMIT_SLOT {
+            return Entry::Commit {
+                term,
+                offsets: self.commits[placed.offset as usize].to_vec(),
+                origin,
+            };
+        }
         let (key, text) = logs
             .message(KeySlot(placed.slot), Offset(placed.offset))
             .expect("a committed send is in its key's log");
-        let (node, incarnation) = &self.origins[placed.origin as usize];
         Entry::Send {
             term,
             key: key.clone(),
             msg: Payload::from_valid_json(text),
-            origin: Origin {
-                node: node.clone(),
-                incarnation: *incarnation,
-                seq: placed.seq,
-            },
+            origin,
         }
     }
 
@@ -426,7 +465,7 @@ impl Journal {
                 Some(entry.term()),
                 "entry {index} is not in its term's run"
             );
-            if let Entry::Send { origin, .. } = entry {
+            if let Some(origin) = entry.origin() {
                 let id = self.origin_ids[&(origin.node.clone(), origin.incarnation)];
                 sends.insert((id, origin.seq));
             }
@@ -550,29 +589,59 @@ mod tests {
     fn commits_apply_in_order_with_dense_offsets_and_can_be_rebuilt() {
         let mut j = Journal::default();
         let mut logs = Logs::default();
+        let mut offsets = Offsets::default();
         let me = NodeId::new("n0");
         j.append(send(1, "a", "10", "n0", 0));
         j.append(Entry::Noop { term: Term(2) });
         j.append(send(2, "a", "\"x\"", "n1", 0));
         j.append(send(2, "b", "{\"k\":[1e400]}", "n0", 1));
-        let applied = j.commit_to(LogIndex(3), &mut logs, (&me, 7));
+        let commit = Entry::Commit {
+            term: Term(2),
+            offsets: vec![(Key::new("a"), Offset(1)), (Key::new("b"), Offset(0))],
+            origin: Origin {
+                node: me.clone(),
+                incarnation: 7,
+                seq: 2,
+            },
+        };
+        j.append(commit.clone());
+        let applied = j.commit_to(LogIndex(3), &mut logs, &mut offsets, (&me, 7));
         assert_eq!(
             applied,
             vec![Applied {
                 seq: 0,
-                offset: Offset(0)
+                offset: Some(Offset(0))
             }]
         );
         assert_eq!(read(&logs, "a"), ["10", "\"x\""]);
         assert_eq!(j.commit(), LogIndex(3));
-        let applied = j.commit_to(LogIndex(99), &mut logs, (&me, 7));
-        assert_eq!(applied[0].seq, 1);
+        assert_eq!(
+            offsets.get(&Key::new("a")),
+            None,
+            "the commit is not applied yet"
+        );
+        let applied = j.commit_to(LogIndex(99), &mut logs, &mut offsets, (&me, 7));
+        assert_eq!(
+            applied,
+            vec![
+                Applied {
+                    seq: 1,
+                    offset: Some(Offset(0))
+                },
+                Applied {
+                    seq: 2,
+                    offset: None
+                }
+            ]
+        );
         assert_eq!(read(&logs, "b"), ["{\"k\":[1e400]}"]);
+        assert_eq!(offsets.get(&Key::new("a")), Some(Offset(1)));
         // Committed entries come back whole, payloads byte for byte.
         let again = j.entries(LogIndex(0), LogIndex(9), &logs, 100, 1 << 20);
-        assert_eq!(again.len(), 4);
+        assert_eq!(again.len(), 5);
         assert_eq!(again[1], Entry::Noop { term: Term(2) });
         assert_eq!(again[3], send(2, "b", "{\"k\":[1e400]}", "n0", 1));
+        assert_eq!(again[4], commit);
         assert_eq!(
             j.entries(LogIndex(1), LogIndex(9), &logs, 2, 1 << 20).len(),
             2

@@ -1,24 +1,16 @@
-//! One peer link's bookkeeping: what this node last told the peer, what the peer has
-//! acknowledged, and when the next packet may go.
+//! One peer link's bookkeeping: what this node last told the peer, and when the next
+//! packet may go.
 //!
 //! Packets on a link are numbered (`seq`) and the peer reports the highest number it has
-//! received (`got`). Committed consumer offsets ride on that: every packet carries every
-//! raise the peer has not yet acknowledged, so when packet `s` arrives the peer has every
-//! raise up to the version `s` carried, and raises lost with earlier packets ride again
-//! on later ones.
+//! received (`got`): a packet whose `got` reaches a number proves that the peer sent it
+//! after hearing that packet, which is how a restarted node knows an answer is news
+//! rather than an echo of its former self (see `recovery`).
 //!
 //! Invariants:
-//! - `offsets_acked <= offsets_sent`;
-//! - `inflight` is ascending in both `seq` and version, and holds at most
-//!   [`INFLIGHT_MAX`] packets.
+//! - `got` only grows, and `seq` only grows, within one incarnation of each side.
 
 use crate::ids::LogIndex;
 use crate::time::Timestamp;
-use std::collections::VecDeque;
-
-/// Packets remembered for offset acknowledgements; older ones are forgotten, which only
-/// means their raises ride again.
-const INFLIGHT_MAX: usize = 64;
 
 /// What the node last reported about itself: term, match, commit, heartbeat.
 pub(crate) type SelfFact = (u64, u64, u64, u64);
@@ -40,28 +32,18 @@ pub(crate) struct Link {
     pub(crate) sent_hb: u64,
     /// The node's own fact as the last packet carried it.
     pub(crate) sent_fact: SelfFact,
-    /// The highest offsets version sent, and the highest the peer acknowledged.
-    pub(crate) offsets_sent: u64,
-    pub(crate) offsets_acked: u64,
-    /// `(seq, offsets version)` of packets not yet acknowledged.
-    inflight: VecDeque<(u64, u64)>,
     /// The peer hears no leader: pass leader news on to it until then.
     pub(crate) relay_until: Option<Timestamp>,
     /// When any message last came from the peer.
     pub(crate) heard_at: Option<Timestamp>,
+    /// The peer asked for a packet back (it is joining): the next window sends one.
+    pub(crate) answer_due: bool,
 }
 
 impl Link {
-    /// A packet numbered `seq` arrived, saying the peer has received up to `got`.
-    pub(crate) fn received(&mut self, seq: u64, got: u64) {
+    /// A packet numbered `seq` arrived.
+    pub(crate) fn received(&mut self, seq: u64) {
         self.got = self.got.max(seq);
-        while let Some(&(s, version)) = self.inflight.front() {
-            if s > got {
-                break;
-            }
-            self.offsets_acked = self.offsets_acked.max(version);
-            self.inflight.pop_front();
-        }
     }
 
     /// The earliest time the next packet may go, batching to one per `batch_us`.
@@ -70,32 +52,11 @@ impl Link {
             .map_or(Timestamp::ZERO, |t| t.add_micros(batch_us))
     }
 
-    /// Records a packet going out now carrying offsets up to `offsets_version`, and
-    /// returns its number.
-    pub(crate) fn sent(&mut self, now: Timestamp, offsets_version: u64) -> u64 {
+    /// Records a packet going out now, and returns its number.
+    pub(crate) fn sent(&mut self, now: Timestamp) -> u64 {
         self.seq += 1;
         self.last_sent = Some(now);
-        if offsets_version > self.offsets_acked {
-            self.inflight.push_back((self.seq, offsets_version));
-            if self.inflight.len() > INFLIGHT_MAX {
-                self.inflight.pop_front();
-            }
-        }
-        self.offsets_sent = self.offsets_sent.max(offsets_version);
         self.seq
-    }
-
-    /// Panics if an invariant is broken.
-    pub(crate) fn check_invariants(&self) {
-        assert!(self.offsets_acked <= self.offsets_sent, "acked past sent");
-        assert!(self.inflight.len() <= INFLIGHT_MAX);
-        assert!(
-            self.inflight
-                .iter()
-                .zip(self.inflight.iter().skip(1))
-                .all(|(a, b)| a.0 < b.0 && a.1 <= b.1),
-            "inflight out of order"
-        );
     }
 }
 
@@ -104,19 +65,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_packet_that_arrives_acknowledges_every_raise_it_carried() {
+    fn packets_are_numbered_and_got_only_grows() {
         let mut link = Link::default();
         let now = Timestamp::ZERO;
-        assert_eq!(link.sent(now, 3), 1);
-        assert_eq!(link.sent(now, 5), 2, "packet 2 carries raises 1..=5");
-        assert_eq!(link.sent(now, 5), 3);
-        // Packet 1 was lost; packet 2 arrived.
-        link.received(7, 2);
-        assert_eq!(link.offsets_acked, 5);
-        assert_eq!(link.got, 7);
-        link.received(4, 1);
+        assert_eq!(link.sent(now), 1);
+        assert_eq!(link.sent(now), 2);
+        link.received(7);
+        link.received(4);
         assert_eq!(link.got, 7, "got only grows");
-        link.check_invariants();
         assert_eq!(link.next_allowed(10), Timestamp(10));
     }
 }

@@ -3,9 +3,9 @@
 //!
 //! Who talks to whom:
 //! - the leader talks to every follower: entries each lacks, the commit index, its
-//!   heartbeat count, offsets;
+//!   heartbeat count;
 //! - a follower talks to its leader: its progress (the acknowledgement), forwarded sends,
-//!   offsets, and news of other nodes it heard from them directly;
+//!   and news of other nodes it heard from them directly;
 //! - a follower that has not heard the leader lately (*deaf*), or that the leader has not
 //!   heard lately (*unheard*), talks to every peer, and a deaf one asks them to relay;
 //! - a follower asked to relay, or that sees from the facts a peer stuck behind it,
@@ -19,7 +19,7 @@
 //! so idle links still carry a packet each way per interval.
 //!
 //! The leader's window sets the rhythm: a follower answers each leader packet half a
-//! window after it arrives (acknowledgement, forwards, offsets: whatever it has), and
+//! window after it arrives (acknowledgement, forwards: whatever it has), and
 //! sends unprompted only when the leader has been quiet for one and a half windows. A
 //! busy link thus carries two packets per window, half a window apart, and every send
 //! commits at the first exchange after it arrives: a leader's client's send when the
@@ -35,13 +35,12 @@
 //! fewer, the leader and any follower that holds an entry are a majority, so a follower
 //! knows an entry is committed the moment it holds it.
 
+use super::Cluster;
 use super::election::Role;
 use super::links::SelfFact;
-use super::{Cluster, raises};
 use crate::ids::LogIndex;
 use crate::log::Logs;
 use crate::node::Output;
-use crate::offsets::Offsets;
 use crate::protocol::{Append, Body, Fact, Forward, Sync};
 use crate::time::Timestamp;
 
@@ -74,21 +73,37 @@ impl Soonest {
 }
 
 impl Cluster {
+    /// Our progress as we report it: a joining node claims no match, so that it counts
+    /// towards no majority (see `recovery`).
+    fn reported(&self) -> super::Progress {
+        let mut p = self.progress[self.me];
+        if !self.is_member() {
+            p.matched = LogIndex(0);
+        }
+        p
+    }
+
     fn self_fact(&self) -> SelfFact {
-        let p = self.progress[self.me];
+        let p = self.reported();
         (p.term.0, p.matched.0, p.commit.0, p.hb)
     }
 
     fn facts(&self) -> Vec<Fact> {
-        self.progress
-            .iter()
-            .zip(&self.ids)
-            .map(|(p, id)| Fact {
-                node: id.clone(),
-                term: p.term,
-                matched: p.matched,
-                commit: p.commit,
-                hb: p.hb,
+        (0..self.ids.len())
+            .map(|i| {
+                let p = if i == self.me {
+                    self.reported()
+                } else {
+                    self.progress[i]
+                };
+                Fact {
+                    node: self.ids[i].clone(),
+                    inc: self.incs[i],
+                    term: p.term,
+                    matched: p.matched,
+                    commit: p.commit,
+                    hb: p.hb,
+                }
             })
             .collect()
     }
@@ -125,13 +140,7 @@ impl Cluster {
 
     /// Sends every packet that is due and has news, and works out when the node next
     /// needs a tick.
-    pub(super) fn flush(
-        &mut self,
-        now: Timestamp,
-        logs: &Logs,
-        offsets: &Offsets,
-        out: &mut Vec<Output>,
-    ) {
+    pub(super) fn flush(&mut self, now: Timestamp, logs: &Logs, out: &mut Vec<Output>) {
         let timing = self.timing;
         let role = self.election.role;
         let leader = self.election.leader;
@@ -183,8 +192,7 @@ impl Cluster {
                 let o = &self.sends.outstanding[seq];
                 Forward {
                     origin: self.origin(*seq),
-                    key: o.request.key.clone(),
-                    msg: o.request.msg.clone(),
+                    op: o.request.op.clone(),
                 }
             })
             .collect();
@@ -203,22 +211,15 @@ impl Cluster {
                 !lead && live && (stuck || self.links[peer].relay_until.is_some_and(|t| now < t));
             let tells_all = following && (broadcast || retried) && !to_leader;
             let probe = !live;
-            if !(lead || to_leader || relay || tells_all || probe) {
+            // A joining node asks; any node answers a peer that asked.
+            let asking = self.asks(peer, now);
+            let answering = self.links[peer].answer_due || self.announce;
+            if !(lead || to_leader || relay || tells_all || probe || asking || answering) {
                 continue;
             }
             let gives_log = lead || relay;
             let reports = to_leader || tells_all;
             let link = &self.links[peer];
-            let offsets_due = offsets.version() > link.offsets_sent
-                || (offsets.version() > link.offsets_acked
-                    && link
-                        .last_sent
-                        .is_some_and(|t| now >= t.add_micros(timing.resend_us)));
-            if offsets.version() > link.offsets_acked
-                && let Some(t) = link.last_sent
-            {
-                soonest.at(now, t.add_micros(timing.resend_us));
-            }
             let entries_from = if gives_log {
                 self.entries_from(peer, now)
             } else {
@@ -243,9 +244,23 @@ impl Cluster {
                 soonest.at(now, t.add_micros(keepalive_us));
             }
             // Urgent news goes at the next window; lazy news (a heartbeat, an echo of
-            // one, committed offsets) rides on whatever packet goes anyway, and only
+            // one) rides on whatever packet goes anyway, and only
             // makes one of its own once the link has been quiet for a while.
+            // A question goes every heartbeat interval until answered, and at once when
+            // answers start to count for recovery.
+            let ask_due = asking
+                && (link
+                    .last_sent
+                    .is_none_or(|t| now >= t.add_micros(timing.heartbeat_us))
+                    || self.read_from().is_some_and(|from| {
+                        now >= from && link.last_sent.is_none_or(|t| t < from)
+                    }));
+            if asking && let Some(t) = link.last_sent {
+                soonest.at(now, t.add_micros(timing.heartbeat_us));
+            }
             let urgent = keepalive
+                || answering
+                || ask_due
                 || (gives_log
                     && (entries_from.is_some()
                         || (commit_news && self.journal.commit() > link.sent_commit)))
@@ -256,10 +271,7 @@ impl Cluster {
                         || acknowledges(self.self_fact(), link.sent_fact)))
                 || (tells_all && self.self_fact() != link.sent_fact);
             let echo = to_leader && self.self_fact().3 != link.sent_fact.3;
-            let lazy_wait = match (
-                offsets_due || (gives_log && self.election.hb > link.sent_hb),
-                echo,
-            ) {
+            let lazy_wait = match (gives_log && self.election.hb > link.sent_hb, echo) {
                 (true, _) => Some(timing.heartbeat_us),
                 // An echo need only reach the leader a few times per election timeout.
                 (false, true) => Some(2 * timing.heartbeat_us),
@@ -312,6 +324,9 @@ impl Cluster {
                 self.answer_at = None;
             }
             let sync = Sync {
+                inc: self.incarnation,
+                joining: !self.is_member(),
+                ask: asking,
                 term: self.election.term,
                 leader: leader.map(|l| self.ids[l].clone()),
                 hb: self.election.hb,
@@ -320,14 +335,14 @@ impl Cluster {
                 facts: self.facts(),
                 append,
                 forwards: packet_forwards,
-                offsets: raises(offsets, link.offsets_acked),
                 relay_me: tells_all && deaf,
             };
             let fact = self.self_fact();
             let (commit, hb) = (self.journal.commit(), self.election.hb);
             let pipelining = self.is_pipelining(peer, now);
             let link = &mut self.links[peer];
-            let seq = link.sent(now, offsets.version());
+            let seq = link.sent(now);
+            link.answer_due = false;
             link.sent_commit = commit;
             link.sent_hb = hb;
             link.sent_fact = fact;
@@ -336,6 +351,9 @@ impl Cluster {
                     link.pipeline_at = now;
                 }
                 link.sent_upto = LogIndex(append.prev.0 + append.entries.len() as u64);
+            }
+            if sync.ask {
+                self.asked(peer, seq, now);
             }
             self.send(peer, Body::Sync(Box::new(Sync { seq, ..sync })), out);
         }
@@ -349,6 +367,7 @@ impl Cluster {
         if leader_told {
             self.relay_facts = false;
         }
+        self.announce = false;
         self.deadline = self.deadline_after(now, soonest);
     }
 
@@ -372,6 +391,9 @@ impl Cluster {
         }
         if let Some(request) = self.sends.held.front() {
             soonest.at(now, request.received.add_micros(timing.hold_us));
+        }
+        if let Some(from) = self.read_from() {
+            soonest.at(now, from);
         }
         let unanswered = self.sends.outstanding.values().filter(|o| !o.answered);
         for o in unanswered {

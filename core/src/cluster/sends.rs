@@ -1,5 +1,7 @@
-//! The client sends that came in at this node, from arrival until their client has its
-//! answer and the send is in the committed log (or never will be).
+//! The client requests that go through the log (`send` and `commit_offsets`) and came
+//! in at this node, from arrival until their client has its answer and the request is in
+//! the committed log (or never will be). Both kinds take the same path; this module
+//! speaks of sends, the common case.
 //!
 //! A send is first *held* while no leader is known: it has left nowhere, so if no leader
 //! appears in time the client gets the definite error 11, and nothing can ever store it
@@ -14,18 +16,17 @@
 //! - `held` is in arrival order, and held sends have no number;
 //! - every number in `outstanding` is below `next_seq`; numbers are never reused.
 
-use crate::ids::{Key, MsgId, NodeId};
-use crate::protocol::Payload;
+use crate::ids::{MsgId, NodeId};
+use crate::protocol::Op;
 use crate::time::Timestamp;
 use std::collections::{BTreeMap, VecDeque};
 
-/// A client's send and whom to answer.
+/// A client's request and whom to answer.
 #[derive(Clone, Debug)]
 pub(crate) struct Request {
     pub(crate) client: NodeId,
     pub(crate) msg_id: MsgId,
-    pub(crate) key: Key,
-    pub(crate) msg: Payload,
+    pub(crate) op: Op,
     pub(crate) received: Timestamp,
 }
 

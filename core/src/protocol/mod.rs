@@ -20,7 +20,7 @@ mod fast;
 mod peer;
 
 pub use decode::{Malformed, decode};
-pub use peer::{Append, Entry, Fact, Forward, Origin, Sync, Vote, VoteReply};
+pub use peer::{Append, Entry, Fact, Forward, Op, Origin, Sync, Vote, VoteReply};
 // The fuzz target `fuzz_tests::fast_path` holds the two decoders to the fast path's contract.
 #[cfg(test)]
 pub(crate) use {decode::decode_full, fast::decode as decode_fast};

@@ -2,27 +2,30 @@
 //!
 //! Three body types, all ordinary Maelstrom messages between server nodes (spec: kafka.md
 //! 1.4 leaves their shape to us; 2.7 says Maelstrom never checks them):
-//! - `sync`, the one replication packet, sent in any direction: the sender's term, who it
+//! - `sync`, the one replication packet, sent in any direction: the sender's incarnation
+//!   and whether it is still joining (recovering from a restart), its term, who it
 //!   believes leads, the leader's heartbeat count, what the sender knows of every node's
-//!   progress (`facts`), a window of log entries, client sends forwarded towards the
-//!   leader, committed consumer offsets, and link bookkeeping (`seq`, `got`). One packet
-//!   carries all of it, so that a busy link costs one message per batching window.
+//!   progress (`facts`), a window of log entries, client requests forwarded towards the
+//!   leader, and link bookkeeping (`seq`, `got`). One packet carries all of it, so that a
+//!   busy link costs one message per batching window.
 //! - `vote` and `vote_reply`: elections, with Raft's pre-vote (`pre`).
 //!
 //! The wire form is compact JSON that still reads well in a trace or Maelstrom's Lamport
 //! diagram:
 //! ```text
-//! {"type":"sync","term":3,"leader":"n0","hb":17,"seq":41,"got":39,
-//!  "facts":[["n0",3,120,118,17],["n1",3,119,118,17]],
-//!  "prev":118,"prev_term":3,"entries":[[3,"k5",7,"n1",8814,2],[3]],
-//!  "fwd":[["n1",8814,3,"k5",8]],"offsets":{"k5":12},"relay_me":true}
+//! {"type":"sync","inc":8814,"term":3,"leader":"n0","hb":17,"seq":41,"got":39,
+//!  "facts":[["n0",17,3,120,118,17],["n1",8814,3,119,118,17]],
+//!  "prev":118,"prev_term":3,"entries":[[3,"k5",7,"n1",8814,2],[3],[3,{"k5":12},"n2",90,0]],
+//!  "fwd":[["n1",8814,3,"k5",8],["n1",8814,4,{"k5":12}]],"relay_me":true}
 //! {"type":"vote","term":4,"candidate":"n2","last_index":120,"last_term":3,"pre":true,"relayed":false}
 //! {"type":"vote_reply","term":4,"voter":"n1","candidate":"n2","granted":true,"pre":true,"relayed":false}
 //! ```
-//! A fact is `[node, term, match, commit, hb]`; an entry is `[term]` (a leader's no-op) or
-//! `[term, key, msg, origin, incarnation, seq]`; a forward is `[origin, incarnation, seq,
-//! key, msg]`. `prev`, `prev_term` and `entries` come together or not at all; `leader`,
-//! `fwd`, `offsets` and `relay_me` are left out when empty.
+//! A fact is `[node, incarnation, term, match, commit, hb]`; an entry is `[term]` (a
+//! leader's no-op), `[term, key, msg, origin, incarnation, seq]` (a send) or `[term,
+//! {offsets}, origin, incarnation, seq]` (a commit of offsets); a forward is `[origin,
+//! incarnation, seq, key, msg]` or `[origin, incarnation, seq, {offsets}]`. `prev`,
+//! `prev_term` and `entries` come together or not at all; `joining`, `ask`, `leader`,
+//! `fwd` and `relay_me` are left out when empty.
 //!
 //! Invariants (the same rules as client messages, see [`super`]):
 //! - payloads travel as the exact JSON text the client sent, never parsed or re-encoded;
@@ -43,6 +46,16 @@ use std::fmt;
 /// The replication packet. See the module docs for what each part is for.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Sync {
+    /// The sender's incarnation: the time it started, which grows with every restart, so
+    /// that a peer can tell news from this run of the sender from news of an earlier one.
+    pub inc: u64,
+    /// The sender has just started and may have forgotten an earlier run: it takes no
+    /// part in elections or commits yet, and every peer answers its packets (see
+    /// `cluster::recovery`).
+    pub joining: bool,
+    /// The sender asks for a packet back: a joining node's question, which any packet
+    /// sent after this one answers.
+    pub ask: bool,
     /// The sender's current term.
     pub term: Term,
     /// Who the sender believes leads `term`, if it knows.
@@ -59,10 +72,8 @@ pub struct Sync {
     pub facts: Vec<Fact>,
     /// Log entries for the receiver, if any.
     pub append: Option<Append>,
-    /// Client sends on their way to the leader.
+    /// Client requests on their way to the leader.
     pub forwards: Vec<Forward>,
-    /// Committed consumer offsets the receiver may not have heard of yet.
-    pub offsets: Vec<(Key, Offset)>,
     /// The sender hears no leader and asks the receiver to pass on what it hears.
     pub relay_me: bool,
 }
@@ -73,6 +84,8 @@ pub struct Sync {
 pub struct Fact {
     /// The node the fact is about.
     pub node: NodeId,
+    /// Its incarnation the fact is about (0 when the sender has not heard of one).
+    pub inc: u64,
     /// The term the node was in when it reported.
     pub term: Term,
     /// The length of the node's log prefix known to equal the log of `term`'s leader.
@@ -113,15 +126,69 @@ pub enum Entry {
         /// Where the send came in, so that a retried forward is appended once.
         origin: Origin,
     },
+    /// A client's `commit_offsets`: every key's committed offset rises to at least the
+    /// one given when the entry commits. Committed offsets travel in the log so that an
+    /// acknowledged commit is held by a majority, like an acknowledged send, and survives
+    /// any minority of nodes forgetting it.
+    Commit {
+        /// The term of the leader that appended it.
+        term: Term,
+        /// The offsets, as the client gave them.
+        offsets: Vec<(Key, Offset)>,
+        /// Where the request came in.
+        origin: Origin,
+    },
 }
 
 impl Entry {
+    /// The entry a leader of `term` appends for a client's request.
+    pub fn of(term: Term, op: Op, origin: Origin) -> Entry {
+        match op {
+            Op::Send { key, msg } => Entry::Send {
+                term,
+                key,
+                msg,
+                origin,
+            },
+            Op::Commit { offsets } => Entry::Commit {
+                term,
+                offsets,
+                origin,
+            },
+        }
+    }
+
     /// The term of the leader that appended the entry.
     pub fn term(&self) -> Term {
         match self {
-            Entry::Noop { term } | Entry::Send { term, .. } => *term,
+            Entry::Noop { term } | Entry::Send { term, .. } | Entry::Commit { term, .. } => *term,
         }
     }
+
+    /// Where the client request behind the entry came in; `None` for a no-op.
+    pub fn origin(&self) -> Option<&Origin> {
+        match self {
+            Entry::Noop { .. } => None,
+            Entry::Send { origin, .. } | Entry::Commit { origin, .. } => Some(origin),
+        }
+    }
+}
+
+/// A client request that goes through the log.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// `send`: a message for one key.
+    Send {
+        /// The key.
+        key: Key,
+        /// The message, as the client sent it.
+        msg: Payload,
+    },
+    /// `commit_offsets`: committed offsets to raise.
+    Commit {
+        /// The offsets, as the client gave them.
+        offsets: Vec<(Key, Offset)>,
+    },
 }
 
 /// Names one client send for its whole life: the node it came in at, that node's
@@ -137,15 +204,13 @@ pub struct Origin {
     pub seq: u64,
 }
 
-/// A client send on its way to the leader.
+/// A client request on its way to the leader.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Forward {
     /// Where it came in.
     pub origin: Origin,
-    /// The key.
-    pub key: Key,
-    /// The message, as the client sent it.
-    pub msg: Payload,
+    /// What the client asked for.
+    pub op: Op,
 }
 
 /// A request for a vote, or with `pre`, for a pre-vote: "would you vote for me in
@@ -186,8 +251,15 @@ pub struct VoteReply {
 // ---- Encoding ----
 
 pub(super) fn encode_sync(out: &mut Vec<u8>, s: &Sync) {
-    out.extend_from_slice(b"{\"type\":\"sync\",\"term\":");
-    write_u64(out, s.term.0);
+    out.extend_from_slice(b"{\"type\":\"sync\",\"inc\":");
+    write_u64(out, s.inc);
+    if s.joining {
+        out.extend_from_slice(b",\"joining\":true");
+    }
+    if s.ask {
+        out.extend_from_slice(b",\"ask\":true");
+    }
+    field(out, "term", s.term.0);
     if let Some(leader) = &s.leader {
         out.extend_from_slice(b",\"leader\":");
         write_json_str(out, leader.as_bytes());
@@ -202,7 +274,7 @@ pub(super) fn encode_sync(out: &mut Vec<u8>, s: &Sync) {
         }
         out.push(b'[');
         write_json_str(out, f.node.as_bytes());
-        for n in [f.term.0, f.matched.0, f.commit.0, f.hb] {
+        for n in [f.inc, f.term.0, f.matched.0, f.commit.0, f.hb] {
             out.push(b',');
             write_u64(out, n);
         }
@@ -219,16 +291,24 @@ pub(super) fn encode_sync(out: &mut Vec<u8>, s: &Sync) {
             }
             out.push(b'[');
             write_u64(out, entry.term().0);
-            if let Entry::Send {
-                key, msg, origin, ..
-            } = entry
-            {
-                out.push(b',');
-                write_json_str(out, key.as_bytes());
-                out.push(b',');
-                out.extend_from_slice(msg.as_bytes());
-                out.push(b',');
-                write_origin(out, origin);
+            match entry {
+                Entry::Noop { .. } => {}
+                Entry::Send {
+                    key, msg, origin, ..
+                } => {
+                    out.push(b',');
+                    write_send(out, key, msg);
+                    out.push(b',');
+                    write_origin(out, origin);
+                }
+                Entry::Commit {
+                    offsets, origin, ..
+                } => {
+                    out.push(b',');
+                    write_offsets(out, offsets);
+                    out.push(b',');
+                    write_origin(out, origin);
+                }
             }
             out.push(b']');
         }
@@ -243,16 +323,13 @@ pub(super) fn encode_sync(out: &mut Vec<u8>, s: &Sync) {
             out.push(b'[');
             write_origin(out, &f.origin);
             out.push(b',');
-            write_json_str(out, f.key.as_bytes());
-            out.push(b',');
-            out.extend_from_slice(f.msg.as_bytes());
+            match &f.op {
+                Op::Send { key, msg } => write_send(out, key, msg),
+                Op::Commit { offsets } => write_offsets(out, offsets),
+            }
             out.push(b']');
         }
         out.push(b']');
-    }
-    if !s.offsets.is_empty() {
-        out.extend_from_slice(b",\"offsets\":");
-        write_offsets(out, &s.offsets);
     }
     if s.relay_me {
         out.extend_from_slice(b",\"relay_me\":true");
@@ -283,6 +360,13 @@ pub(super) fn encode_vote_reply(out: &mut Vec<u8>, r: &VoteReply) {
     flag(out, "pre", r.pre);
     flag(out, "relayed", r.relayed);
     out.push(b'}');
+}
+
+/// `key,msg`: a send's two parts inside an array.
+fn write_send(out: &mut Vec<u8>, key: &Key, msg: &Payload) {
+    write_json_str(out, key.as_bytes());
+    out.push(b',');
+    out.extend_from_slice(msg.as_bytes());
 }
 
 /// `origin,incarnation,seq`, the three parts of an [`Origin`] inside an array.
@@ -348,6 +432,11 @@ pub(super) fn decode(kind: &str, raw: &str) -> Option<Result<Body, String>> {
 
 #[derive(Deserialize)]
 struct WireSync<'a> {
+    inc: u64,
+    #[serde(default)]
+    joining: bool,
+    #[serde(default)]
+    ask: bool,
     term: u64,
     #[serde(borrow, default)]
     leader: Option<Cow<'a, str>>,
@@ -355,17 +444,15 @@ struct WireSync<'a> {
     seq: u64,
     got: u64,
     #[serde(borrow)]
-    facts: Vec<(Cow<'a, str>, u64, u64, u64, u64)>,
+    facts: Vec<(Cow<'a, str>, u64, u64, u64, u64, u64)>,
     #[serde(default)]
     prev: Option<u64>,
     #[serde(default)]
     prev_term: Option<u64>,
-    #[serde(borrow, default)]
-    entries: Option<Vec<WireEntry<'a>>>,
-    #[serde(borrow, default)]
-    fwd: Vec<WireForward<'a>>,
-    #[serde(borrow, default)]
-    offsets: Option<&'a RawValue>,
+    #[serde(default)]
+    entries: Option<Vec<WireEntry>>,
+    #[serde(default)]
+    fwd: Vec<WireForward>,
     #[serde(default)]
     relay_me: bool,
 }
@@ -377,7 +464,7 @@ impl WireSync<'_> {
             (Some(prev), Some(prev_term), Some(entries)) => Some(Append {
                 prev: LogIndex(prev),
                 prev_term: Term(prev_term),
-                entries: entries.into_iter().map(WireEntry::into_entry).collect(),
+                entries: entries.into_iter().map(|e| e.0).collect(),
             }),
             _ => {
                 return Err(
@@ -385,11 +472,10 @@ impl WireSync<'_> {
                 );
             }
         };
-        let offsets = match self.offsets {
-            Some(raw) => super::decode::parse_offsets(raw.get())?,
-            None => Vec::new(),
-        };
         Ok(Sync {
+            inc: self.inc,
+            joining: self.joining,
+            ask: self.ask,
             term: Term(self.term),
             leader: self.leader.map(|l| NodeId::new(&l)),
             hb: self.hb,
@@ -398,8 +484,9 @@ impl WireSync<'_> {
             facts: self
                 .facts
                 .into_iter()
-                .map(|(node, term, matched, commit, hb)| Fact {
+                .map(|(node, inc, term, matched, commit, hb)| Fact {
                     node: NodeId::new(&node),
+                    inc,
                     term: Term(term),
                     matched: LogIndex(matched),
                     commit: LogIndex(commit),
@@ -407,84 +494,135 @@ impl WireSync<'_> {
                 })
                 .collect(),
             append,
-            forwards: self
-                .fwd
-                .into_iter()
-                .map(|(node, incarnation, seq, key, msg)| Forward {
-                    origin: Origin {
-                        node: NodeId::new(&node),
-                        incarnation,
-                        seq,
-                    },
-                    key: Key::new(&key),
-                    msg: Payload::from_valid_json(msg.get()),
-                })
-                .collect(),
-            offsets,
+            forwards: self.fwd.into_iter().map(|f| f.0).collect(),
             relay_me: self.relay_me,
         })
     }
 }
 
-/// A forward: `[origin, incarnation, seq, key, msg]`.
-type WireForward<'a> = (Cow<'a, str>, u64, u64, Cow<'a, str>, &'a RawValue);
+/// An entry: `[term]`, `[term, key, msg, origin, incarnation, seq]` or
+/// `[term, {offsets}, origin, incarnation, seq]`.
+struct WireEntry(Entry);
 
-/// A send entry after its term: `key, msg, origin, incarnation, seq`.
-type WireSend<'a> = (Cow<'a, str>, &'a RawValue, Cow<'a, str>, u64, u64);
+/// A forward: `[origin, incarnation, seq, key, msg]` or `[origin, incarnation, seq,
+/// {offsets}]`.
+struct WireForward(Forward);
 
-/// `[term]` or `[term, key, msg, origin, incarnation, seq]`.
-struct WireEntry<'a> {
-    term: u64,
-    send: Option<WireSend<'a>>,
+/// Reads the next element of an array, or says which one is missing.
+fn next<'de, T: Deserialize<'de>, A: SeqAccess<'de>>(
+    seq: &mut A,
+    n: usize,
+    what: &dyn de::Expected,
+) -> Result<T, A::Error> {
+    seq.next_element()?
+        .ok_or_else(|| de::Error::invalid_length(n, what))
 }
 
-impl WireEntry<'_> {
-    fn into_entry(self) -> Entry {
-        let term = Term(self.term);
-        match self.send {
-            None => Entry::Noop { term },
-            Some((key, msg, node, incarnation, seq)) => Entry::Send {
-                term,
-                key: Key::new(&key),
-                msg: Payload::from_valid_json(msg.get()),
-                origin: Origin {
-                    node: NodeId::new(&node),
-                    incarnation,
-                    seq,
-                },
-            },
-        }
+/// Reads an origin's three parts from position `n` on.
+fn next_origin<'de, A: SeqAccess<'de>>(
+    seq: &mut A,
+    n: usize,
+    what: &dyn de::Expected,
+) -> Result<Origin, A::Error> {
+    let node: Cow<'de, str> = next(seq, n, what)?;
+    Ok(Origin {
+        node: NodeId::new(&node),
+        incarnation: next(seq, n + 1, what)?,
+        seq: next(seq, n + 2, what)?,
+    })
+}
+
+/// Reads an op whose first part, at position `n`, is `first`: a key followed by a
+/// message, or an offsets object, told apart by the first part's JSON type.
+fn op_from<'de, A: SeqAccess<'de>>(
+    first: &'de RawValue,
+    seq: &mut A,
+    n: usize,
+    what: &dyn de::Expected,
+) -> Result<Op, A::Error> {
+    if first.get().starts_with('{') {
+        let offsets = super::decode::parse_offsets(first.get()).map_err(de::Error::custom)?;
+        return Ok(Op::Commit { offsets });
+    }
+    let key: Cow<'de, str> = serde_json::from_str(first.get()).map_err(|e| {
+        de::Error::custom(format!("a key must be a string, or offsets an object: {e}"))
+    })?;
+    let msg: &'de RawValue = next(seq, n + 1, what)?;
+    Ok(Op::Send {
+        key: Key::new(&key),
+        msg: Payload::from_valid_json(msg.get()),
+    })
+}
+
+/// The number of array positions an op takes.
+fn width(op: &Op) -> usize {
+    match op {
+        Op::Send { .. } => 2,
+        Op::Commit { .. } => 1,
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for WireEntry<'a> {
+/// Fails unless the array has ended.
+fn end<'de, A: SeqAccess<'de>>(
+    seq: &mut A,
+    n: usize,
+    what: &dyn de::Expected,
+) -> Result<(), A::Error> {
+    match seq.next_element::<de::IgnoredAny>()? {
+        Some(_) => Err(de::Error::invalid_length(n + 1, what)),
+        None => Ok(()),
+    }
+}
+
+impl<'de> Deserialize<'de> for WireEntry {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct EntryVisitor<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for EntryVisitor<'a> {
-            type Value = WireEntry<'a>;
+        struct EntryVisitor;
+        impl<'de> Visitor<'de> for EntryVisitor {
+            type Value = WireEntry;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an entry: [term] or [term, key, msg, origin, incarnation, seq]")
+                f.write_str(
+                    "an entry: [term], [term, key, msg, origin, incarnation, seq] or \
+                     [term, {offsets}, origin, incarnation, seq]",
+                )
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let missing = |n| de::Error::invalid_length(n, &self);
-                let term: u64 = seq.next_element()?.ok_or_else(|| missing(0))?;
-                let Some(key) = seq.next_element::<Cow<'a, str>>()? else {
-                    return Ok(WireEntry { term, send: None });
+                let term = Term(next(&mut seq, 0, &self)?);
+                // A no-op is the term alone; the peek below reads the op's first part.
+                let first: Option<&'de RawValue> = seq.next_element()?;
+                let Some(first) = first else {
+                    return Ok(WireEntry(Entry::Noop { term }));
                 };
-                let msg: &'a RawValue = seq.next_element()?.ok_or_else(|| missing(2))?;
-                let node: Cow<'a, str> = seq.next_element()?.ok_or_else(|| missing(3))?;
-                let incarnation: u64 = seq.next_element()?.ok_or_else(|| missing(4))?;
-                let number: u64 = seq.next_element()?.ok_or_else(|| missing(5))?;
-                if seq.next_element::<de::IgnoredAny>()?.is_some() {
-                    return Err(de::Error::invalid_length(7, &self));
-                }
-                Ok(WireEntry {
-                    term,
-                    send: Some((key, msg, node, incarnation, number)),
-                })
+                let op = op_from(first, &mut seq, 1, &self)?;
+                let n = 1 + width(&op);
+                let origin = next_origin(&mut seq, n, &self)?;
+                end(&mut seq, n + 2, &self)?;
+                Ok(WireEntry(Entry::of(term, op, origin)))
             }
         }
-        d.deserialize_seq(EntryVisitor(std::marker::PhantomData))
+        d.deserialize_seq(EntryVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for WireForward {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ForwardVisitor;
+        impl<'de> Visitor<'de> for ForwardVisitor {
+            type Value = WireForward;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a forward: [origin, incarnation, seq, key, msg] or \
+                     [origin, incarnation, seq, {offsets}]",
+                )
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let origin = next_origin(&mut seq, 0, &self)?;
+                let first: &'de RawValue = next(&mut seq, 3, &self)?;
+                let op = op_from(first, &mut seq, 3, &self)?;
+                end(&mut seq, 2 + width(&op), &self)?;
+                Ok(WireForward(Forward { origin, op }))
+            }
+        }
+        d.deserialize_seq(ForwardVisitor)
     }
 }
 

@@ -10,6 +10,7 @@
 mod decode;
 mod encode;
 mod node;
+mod peer;
 mod step_into;
 
 use crate::protocol::decode;
@@ -222,10 +223,24 @@ impl Harness {
     }
 }
 
-/// The messages among `outputs`.
 /// The messages in `outputs` other than peer packets. A cluster member probes its peers
 /// as soon as `init` names them: those packets must go from the node to another server,
 /// and these tests, which are about what clients get, leave them out.
+/// The peer packets in `outputs`.
+fn packets(outputs: &[Output]) -> Vec<&Message> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send(m)
+                if matches!(m.body, Body::Sync(_) | Body::Vote(_) | Body::VoteReply(_)) =>
+            {
+                Some(m)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 fn sends(outputs: &[Output]) -> Vec<&Message> {
     outputs
         .iter()

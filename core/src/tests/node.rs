@@ -1,6 +1,8 @@
 //! The node's behaviour, RPC by RPC (spec: kafka.md sections 1-2 and 2.7).
 
-use super::{CLIENT, Harness, Model, NODE, Polled, body_json, object_keys, only_logs, sends};
+use super::{
+    CLIENT, Harness, Model, NODE, Polled, body_json, object_keys, only_logs, packets, sends,
+};
 use crate::protocol::Malformed;
 use crate::{Config, ConfigError, Input, MsgId, Node, NodeId, Timestamp};
 use serde_json::json;
@@ -331,23 +333,65 @@ fn init_answers_init_ok_and_learns_the_cluster() {
     let body =
         json!({"type": "init", "msg_id": 17, "node_id": "n1", "node_ids": ["n0", "n1", "n2"]});
     let out = h.envelope("c0", "n1", body);
-    let sent = sends(&out);
-    assert_eq!(sent.len(), 1, "{out:?}");
-    assert_eq!((sent[0].src.as_str(), sent[0].dest.as_str()), ("n1", "c0"));
+    // A node with peers asks them first, and answers init once it has joined them.
+    assert!(sends(&out).is_empty(), "{out:?}");
+    let sent = packets(&out);
+    let asked: Vec<&str> = sent.iter().map(|m| m.dest.as_str()).collect();
+    assert_eq!(asked, ["n0", "n2"], "{out:?}");
+    let ask = body_json(sent[0]);
     assert_eq!(
-        body_json(sent[0]),
-        json!({"type": "init_ok", "in_reply_to": 17})
+        (ask["type"].as_str(), ask["ask"].as_bool()),
+        (Some("sync"), Some(true))
     );
+    let inc = ask["inc"]
+        .as_u64()
+        .expect("a sync names its sender's incarnation");
     assert_eq!(h.node.id(), Some(&NodeId::new("n1")));
     let cluster: Vec<&str> = h.node.cluster().iter().map(NodeId::as_str).collect();
     assert_eq!(cluster, ["n0", "n1", "n2"]);
+    // Both peers answer that nobody was elected yet: a fresh cluster, so init_ok.
+    let answer = |peer: &str| {
+        json!({"type": "sync", "inc": 3, "term": 0, "hb": 0, "seq": 1, "got": 1,
+               "facts": [[peer, 3, 0, 0, 0, 0], ["n1", inc, 0, 0, 0, 0]]})
+    };
+    let out = h.envelope("n0", "n1", answer("n0"));
+    assert!(
+        !sends(&out).iter().any(|m| m.dest.as_str() == "c0"),
+        "one answer is not enough: {out:?}"
+    );
+    let out = h.envelope("n2", "n1", answer("n2"));
+    let replies: Vec<serde_json::Value> = sends(&out)
+        .into_iter()
+        .filter(|m| m.dest.as_str() == "c0")
+        .map(body_json)
+        .collect();
+    assert_eq!(replies, [json!({"type": "init_ok", "in_reply_to": 17})]);
+}
+
+#[test]
+fn init_waits_for_peers_at_most_the_hold_time() {
+    let config = Config::default();
+    let hold = config.timing.hold_us;
+    let mut h = Harness::uninitialised(config);
+    let body = json!({"type": "init", "msg_id": 3, "node_id": "n0", "node_ids": ["n0", "n1"]});
+    let out = h.envelope("c0", "n0", body);
+    assert!(!sends(&out).iter().any(|m| m.dest.as_str() == "c0"));
+    let due = h.node.next_deadline().expect("the node wants to be woken");
+    assert!(due <= Timestamp(hold + 1), "{due}");
+    let out = h.node.step(Timestamp(hold + 1), Input::Tick);
+    let replies: Vec<serde_json::Value> = sends(&out)
+        .into_iter()
+        .filter(|m| m.dest.as_str() == "c0")
+        .map(body_json)
+        .collect();
+    assert_eq!(replies, [json!({"type": "init_ok", "in_reply_to": 3})]);
 }
 
 #[test]
 fn init_naming_a_node_outside_node_ids_adds_it_to_the_cluster() {
     let mut h = Harness::uninitialised(Config::default());
-    let reply = h.call(json!({"type": "init", "node_id": "n0", "node_ids": ["n1"]}));
-    assert_eq!(reply["type"], "init_ok");
+    let body = json!({"type": "init", "msg_id": 1, "node_id": "n0", "node_ids": ["n1"]});
+    let _ = h.envelope("c0", "n0", body);
     let cluster: Vec<&str> = h.node.cluster().iter().map(NodeId::as_str).collect();
     assert!(
         cluster.contains(&"n0") && cluster.contains(&"n1"),

@@ -309,6 +309,36 @@ impl Case {
         }
     }
 
+    /// Every op the case names, in the order it names them (the report page's Lamport
+    /// diagram shows the messages around them).
+    pub fn ops(&self) -> Vec<&OpRef> {
+        match self {
+            Case::G1a { writer, reader, .. } => writer.iter().chain([reader]).collect(),
+            Case::LostWrite {
+                writer, max_read, ..
+            } => [writer].into_iter().chain(max_read.iter()).collect(),
+            Case::Order { ops, .. } => ops.iter().collect(),
+            Case::G1cRealtime { writer, reader, .. } => vec![writer, reader],
+            Case::PhantomValue { reader, .. } => vec![reader],
+            Case::CommittedOffsetRegression { floor_op, op, .. } => vec![floor_op, op],
+            Case::ListedOffsetNeverCommitted { commit_op, op, .. } => {
+                commit_op.iter().chain([op]).collect()
+            }
+            Case::VanishedMessage {
+                first_seen,
+                final_poll,
+                ..
+            } => vec![first_seen, final_poll],
+            Case::PayloadChanged { reader, .. } => vec![reader],
+            Case::PollStart { op, .. } => vec![op],
+            Case::InconsistentOffsets { .. }
+            | Case::Duplicate { .. }
+            | Case::Unseen { .. }
+            | Case::EmptyTransactionGraph
+            | Case::Wire { .. } => Vec::new(),
+        }
+    }
+
     /// The case as JSON, with Jepsen's field names.
     pub fn to_json(&self) -> Json {
         let vals = |vs: &[Val]| Json::Array(vs.iter().map(val_json).collect());

@@ -104,6 +104,16 @@ impl Report {
         self.strict.keys().copied().collect()
     }
 
+    /// Jepsen's anomalies (and `phantom-value`) by name, each with its kept examples.
+    pub fn anomaly_groups(&self) -> &BTreeMap<&'static str, Group> {
+        &self.anomalies
+    }
+
+    /// Our stricter checks' findings by name, each with its kept examples.
+    pub fn strict_groups(&self) -> &BTreeMap<&'static str, Group> {
+        &self.strict
+    }
+
     /// The kept examples of one anomaly or strict check (empty if none was found).
     pub fn cases(&self, name: &str) -> &[Case] {
         self.anomalies
@@ -148,8 +158,12 @@ impl Report {
         let lag = &self.worst_realtime_lag;
         let staleness = &self.commit_staleness;
         let mut out = json!({
+            // Each verdict says what it is about: `valid?` is Maelstrom's (the kafka
+            // checker and `:stats`, as results.edn's `:valid?`); `workload.valid?` the
+            // kafka checker's alone; `strict.passed?` our stricter checks' alone; and
+            // `valid-with-strict?` Maelstrom's and ours together.
             "valid?": self.is_valid(),
-            "strict-valid?": self.is_strict_valid(),
+            "valid-with-strict?": self.is_strict_valid(),
             "workload": {
                 "valid?": self.bad_error_types().is_empty(),
                 "error-types": self.anomaly_names(),
@@ -163,7 +177,7 @@ impl Report {
                 "maelstrom-unknown": self.maelstrom_unknown,
             },
             "strict": {
-                "valid?": self.strict.is_empty(),
+                "passed?": self.strict.is_empty(),
                 "error-types": self.strict_names(),
                 "errors": groups(&self.strict),
                 "commit-staleness": {
@@ -195,11 +209,35 @@ fn write_groups(f: &mut fmt::Formatter<'_>, groups: &BTreeMap<&'static str, Grou
         for case in g.cases.iter().take(SHOWN) {
             writeln!(f, "    {case}")?;
         }
-        if g.cases.len() > SHOWN {
-            writeln!(f, "    … ({} more kept in --json)", g.cases.len() - SHOWN)?;
+        if let Some(rest) = g.rest_line(SHOWN) {
+            writeln!(f, "    … {rest}")?;
         }
     }
     Ok(())
+}
+
+impl Group {
+    /// What a listing that shows the first `shown` cases leaves out, in numbers that add
+    /// up to [`Group::count`]: the cases kept (in `--json` and the report page) and those
+    /// not kept at all, since Jepsen keeps only so many examples of some kinds (see
+    /// [`condense`]). `None` when the listing shows every case.
+    pub fn rest_line(&self, shown: usize) -> Option<String> {
+        let shown = shown.min(self.cases.len());
+        let more_kept = self.cases.len() - shown;
+        let not_kept = self.count.saturating_sub(self.cases.len());
+        let kept = self.cases.len();
+        match (more_kept, not_kept) {
+            (0, 0) => None,
+            (more, 0) => Some(format!("{more} more kept in --json")),
+            (0, not) => Some(format!(
+                "{not} more not kept (Jepsen keeps {kept} examples of this kind)"
+            )),
+            (more, not) => Some(format!(
+                "{more} more kept in --json, {not} more not kept (Jepsen keeps {kept} \
+                 examples of this kind)"
+            )),
+        }
+    }
 }
 
 impl fmt::Display for Report {
@@ -297,6 +335,51 @@ mod tests {
         // Lost writes are kept whole.
         let lost: Vec<Case> = (0..40).map(|d| order(names::LOST_WRITE, d)).collect();
         assert_eq!(condense(names::LOST_WRITE, lost).cases.len(), 40);
+    }
+
+    #[test]
+    fn the_counts_of_shown_kept_and_dropped_cases_add_up() {
+        // 43 duplicates: Jepsen keeps 32; the text shows 3 of those.
+        let cases = (0..43)
+            .map(|i| Case::Duplicate {
+                key: Key::new("k"),
+                value: Val::Int(i),
+                count: 2,
+                offsets: vec![0, 1],
+            })
+            .collect();
+        let g = condense(names::DUPLICATE, cases);
+        let line = g.rest_line(SHOWN).unwrap();
+        assert_eq!(
+            line,
+            "29 more kept in --json, 11 more not kept (Jepsen keeps 32 examples of this kind)"
+        );
+        let numbers: Vec<usize> = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        assert_eq!(SHOWN + numbers[0] + numbers[1], g.count);
+        assert_eq!(numbers[2], g.cases.len());
+        // Kept whole, or all shown: the line says only what is true.
+        let few = condense(names::LOST_WRITE, vec![order(names::LOST_WRITE, 0); 5]);
+        assert_eq!(few.rest_line(SHOWN).unwrap(), "2 more kept in --json");
+        assert_eq!(few.rest_line(5), None);
+    }
+
+    #[test]
+    fn the_json_says_which_verdict_is_which() {
+        let mut report = Report::default();
+        report.anomalies.insert(
+            names::LOST_WRITE,
+            condense(names::LOST_WRITE, vec![order(names::LOST_WRITE, 0)]),
+        );
+        let json = report.to_json();
+        // Maelstrom's verdict fails; our stricter checks found nothing; together they fail.
+        assert_eq!(json["valid?"], false);
+        assert_eq!(json["workload"]["valid?"], false);
+        assert_eq!(json["strict"]["passed?"], true);
+        assert_eq!(json["valid-with-strict?"], false);
+        assert!(json.get("strict-valid?").is_none() && json["strict"].get("valid?").is_none());
     }
 
     #[test]

@@ -29,6 +29,7 @@ fn envelope(id: u64, deadline: Micros) -> Envelope {
         },
         deadline,
         id,
+        record: None,
     }
 }
 

@@ -25,6 +25,13 @@ impl Sim<'_> {
         self.next_client += 1;
         self.net.open_client(k);
         self.clients.insert(k, owner);
+        let (process, node) = match owner {
+            Owner::Init(node) => (None, node),
+            Owner::Thread(t) => (Some(self.threads[t].process), self.threads[t].node),
+        };
+        self.net
+            .log
+            .client(k, process, self.node_ids[node].as_str());
         let now = self.now();
         self.trace.line(now, || match owner {
             Owner::Init(node) => format!("c{k} open (init of {})", self.node_ids[node]),

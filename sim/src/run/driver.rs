@@ -21,7 +21,7 @@ use crate::history::Micros;
 use crate::net::Envelope;
 use crate::realtime::Figures;
 use crate::server::{Server, ServerFactory};
-use replicator_core::{Body, Config, Input, Message, NodeId, Output, Timestamp};
+use replicator_core::{Body, Config, Input, Message, NodeId, Output, Status, Timestamp};
 
 /// What the event loop does next.
 pub(crate) enum Wake {
@@ -52,6 +52,12 @@ pub(crate) trait Driver {
     fn tick(&mut self, i: usize, now: Micros) -> Vec<Output>;
     /// When server `i` wants to be woken, if ever.
     fn next_deadline(&self, i: usize) -> Option<Timestamp>;
+    /// Server `i`'s place in its cluster, where the driver can see it (in-process
+    /// servers only).
+    fn status(&self, i: usize) -> Option<Status> {
+        let _ = i;
+        None
+    }
     /// Crashes server `i`: it loses everything, and says nothing more.
     fn kill(&mut self, i: usize);
     /// A server's message to a client as the client reads it off the wire, or why the
@@ -107,6 +113,10 @@ impl Driver for InProcess<'_> {
 
     fn next_deadline(&self, i: usize) -> Option<Timestamp> {
         self.servers[i].as_ref().and_then(|s| s.next_deadline())
+    }
+
+    fn status(&self, i: usize) -> Option<Status> {
+        self.servers[i].as_ref().and_then(|s| s.status())
     }
 
     fn kill(&mut self, i: usize) {

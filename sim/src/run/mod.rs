@@ -33,12 +33,15 @@
 mod clients;
 pub(crate) mod driver;
 mod nodes;
+
+pub use nodes::recovery_grace_us;
 mod phases;
 mod replies;
 
 use crate::client::{Conn, Stage};
 use crate::events::{Event, Events};
 use crate::history::{F, History, Micros};
+use crate::messages::{MessageLog, Recording};
 use crate::net::{Net, NetConfig};
 use crate::options::Options;
 use crate::realtime::{self, Figures};
@@ -79,6 +82,8 @@ pub struct Outcome {
     pub events: u64,
     /// How the real-time driver kept up with the schedule; `None` in virtual time.
     pub realtime: Option<Figures>,
+    /// Every message and its fate, when `Options::record_messages` asked for them.
+    pub messages: Option<Recording>,
 }
 
 /// Runs one test. Deterministic: equal options (and an equally deterministic factory)
@@ -175,6 +180,8 @@ struct NodeSlot {
     up: bool,
     /// The earliest timer event scheduled for it.
     timer: Option<Micros>,
+    /// After a restart, until it joins: its entry in `History::recoveries`.
+    recovery: Option<usize>,
 }
 
 struct InFlight {
@@ -265,6 +272,7 @@ impl<'a> Sim<'a> {
                 muted: false,
                 up: true,
                 timer: None,
+                recovery: None,
             })
             .collect();
         let threads = (0..options.threads())
@@ -279,12 +287,14 @@ impl<'a> Sim<'a> {
                 timer_armed: false,
             })
             .collect();
+        let mut net = Net::new(net_config, node_ids.len(), net_rng);
+        net.log = MessageLog::new(options.record_messages);
         Sim {
             options,
             driver,
             threads_count: options.threads() as u64,
             events: Events::default(),
-            net: Net::new(net_config, node_ids.len(), net_rng),
+            net,
             trace: if options.trace {
                 Trace::on()
             } else {
@@ -428,6 +438,7 @@ impl<'a> Sim<'a> {
             failure: self.failure,
             events: self.event_count,
             realtime: self.driver.figures(),
+            messages: std::mem::take(&mut self.net.log).finish(),
         }
     }
 }

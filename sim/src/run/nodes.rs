@@ -11,21 +11,25 @@
 
 use super::{INIT_TIMEOUT_US, Owner, Phase, Sim, node_config, seconds};
 use crate::events::Event;
-use crate::history::{NemesisEvent, NemesisKind, ViolationKind, WireViolation};
+use crate::history::{Micros, NemesisEvent, NemesisKind, Recovery, ViolationKind, WireViolation};
+use crate::messages::Fate;
 use crate::net::{Addr, Envelope};
+use crate::options::Options;
+use crate::quorum::Timeline;
 use crate::services::Service;
 use crate::trace;
 use replicator_core::{Body, Message, MsgId, NodeId, Output};
+use std::collections::{BTreeMap, BTreeSet};
 
 impl Sim<'_> {
     /// spec: kafka.md 1.5 — `init` to every node from a temporary client.
     pub(super) fn start(&mut self) {
         self.trace.line(0, || {
             format!(
-                "run {} ({} nodes, {} threads)",
+                "run {} ({}, {})",
                 self.options,
-                self.node_ids.len(),
-                self.threads.len()
+                trace::count(self.node_ids.len(), "node", "nodes"),
+                trace::count(self.threads.len(), "thread", "threads")
             )
         });
         // spec: kafka.md 1.5 — every node is set up before any gets its `init`.
@@ -118,13 +122,16 @@ impl Sim<'_> {
                     self.trace.line(now, || {
                         format!("{} is down; message lost", self.node_ids[i])
                     });
+                    self.net.log.ended(env.record, now, Fate::ReceiverDown);
                     return;
                 }
+                self.net.log.ended(env.record, now, Fate::Delivered);
                 self.net.count_delivered(&env, to);
                 let outputs = self.driver.deliver(i, now, env);
                 self.on_outputs(i, outputs);
             }
             Addr::Service(service) => {
+                self.net.log.ended(env.record, now, Fate::Delivered);
                 self.net.count_delivered(&env, to);
                 let Some(body) = self.services.handle(service, &env.msg.src, &env.msg.body) else {
                     self.trace
@@ -144,6 +151,7 @@ impl Sim<'_> {
             Addr::Client(k) => {
                 // A client's inbox exists only while the client is open, so whatever is
                 // taken from it is delivered.
+                self.net.log.ended(env.record, now, Fate::Delivered);
                 self.net.count_delivered(&env, to);
                 match self.clients.get(&k).copied() {
                     Some(Owner::Init(node)) => {
@@ -160,6 +168,15 @@ impl Sim<'_> {
     /// Routes what server `i` wrote, and wakes it when it asks to be.
     fn on_outputs(&mut self, i: usize, outputs: Vec<Output>) {
         let now = self.now();
+        if let Some(k) = self.nodes[i].recovery
+            && let Some(status) = self.driver.status(i)
+            && status.member
+        {
+            let recovery = &mut self.history.recoveries[k];
+            recovery.joined = Some(now);
+            recovery.log = status.commit.0;
+            self.nodes[i].recovery = None;
+        }
         for output in outputs {
             match output {
                 Output::Send(msg) => self.node_send(i, msg),
@@ -287,32 +304,98 @@ impl Sim<'_> {
     }
 
     /// Our extension: a node crashes, losing all state, and restarts within the interval.
+    ///
+    /// The fault is fair to a design that needs a majority: it never has more than a
+    /// minority of the nodes down, recovering or cut off by a partition at once (it only
+    /// crashes a node when that holds after the crash; a one-node cluster's node may
+    /// crash all the same, and loses everything: see `report::Verdict::CrashedAlone`). A
+    /// restarted node counts as recovering until it has been up for [`recovery_grace_us`]
+    /// with the network whole: any partition stops its clock, since recovering takes a
+    /// majority of nodes that remember, and a partition may cut the node off from them
+    /// even when it leaves it a majority of nodes. A crash that would break the rule is
+    /// skipped. Two nodes therefore never crash.
     pub(super) fn on_node_crash(&mut self) {
         if self.phase != Phase::Main {
             return;
         }
         let now = self.now();
-        let up: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.nodes[i].up)
-            .collect();
+        let n = self.nodes.len();
         let interval = seconds(self.options.crash_nodes_s);
-        if !up.is_empty() {
-            let i = up[self.crash_rng.index(up.len())];
-            self.nodes[i].up = false;
-            self.nodes[i].timer = None;
-            self.driver.kill(i);
-            self.net.clear_node(i);
-            self.trace
-                .line(now, || format!("nemesis crash {}", self.node_ids[i]));
-            self.history.nemesis.push(NemesisEvent {
-                time: now,
-                kind: NemesisKind::Crash(self.node_ids[i].clone()),
-            });
-            let downtime = self.crash_rng.below(interval.max(1));
-            self.events.after(downtime, Event::NodeRestart(i));
-        }
         let gap = self.crash_rng.below(interval.saturating_mul(2)).max(1);
         self.events.after(gap, Event::NodeCrash);
+        let names: Vec<String> = self.node_ids.iter().map(|id| id.to_string()).collect();
+        let timeline = Timeline::of(&self.history, &names);
+        let recovering = if n > 1 {
+            self.recovering(&timeline, now)
+        } else {
+            BTreeSet::new()
+        };
+        // Out of the game: down, recovering, or cut off from the majority by a partition.
+        let out = (0..n)
+            .filter(|&i| {
+                !self.nodes[i].up
+                    || recovering.contains(&i)
+                    || !timeline.in_majority(&names[i], now)
+            })
+            .count();
+        let minority = n - (n / 2 + 1);
+        let candidates: Vec<usize> = (0..n)
+            .filter(|&i| self.nodes[i].up && !recovering.contains(&i))
+            .collect();
+        if candidates.is_empty() || (n > 1 && out + 1 > minority) {
+            self.trace.line(now, || {
+                format!("nemesis skips a crash: {out} of {n} nodes are down or recovering")
+            });
+            return;
+        }
+        let i = candidates[self.crash_rng.index(candidates.len())];
+        self.nodes[i].up = false;
+        self.nodes[i].timer = None;
+        self.nodes[i].recovery = None;
+        self.driver.kill(i);
+        self.net.clear_node(i, now);
+        self.trace
+            .line(now, || format!("nemesis crash {}", self.node_ids[i]));
+        self.history.nemesis.push(NemesisEvent {
+            time: now,
+            kind: NemesisKind::Crash(self.node_ids[i].clone()),
+        });
+        let downtime = self.crash_rng.below(interval.max(1));
+        self.events.after(downtime, Event::NodeRestart(i));
+    }
+
+    /// The nodes that restarted and have not yet been up for the recovery grace with the
+    /// network whole.
+    fn recovering(&self, timeline: &Timeline, now: Micros) -> BTreeSet<usize> {
+        let mut restarted: BTreeMap<usize, Micros> = BTreeMap::new();
+        for event in &self.history.nemesis {
+            match &event.kind {
+                NemesisKind::Restart(node) => {
+                    if let Some(&i) = self.node_index.get(node) {
+                        restarted.insert(i, event.time);
+                    }
+                }
+                NemesisKind::Crash(node) => {
+                    if let Some(&i) = self.node_index.get(node) {
+                        restarted.remove(&i);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if restarted.is_empty() {
+            return BTreeSet::new();
+        }
+        let grace = recovery_grace_us(self.options);
+        restarted
+            .into_iter()
+            .filter(|&(i, at)| {
+                timeline
+                    .recovered_at(i, at, grace)
+                    .is_none_or(|recovered| recovered > now)
+            })
+            .map(|(i, _)| i)
+            .collect()
     }
 
     pub(super) fn restart(&mut self, i: usize) {
@@ -326,6 +409,13 @@ impl Sim<'_> {
         self.nodes[i].up = true;
         self.nodes[i].muted = false;
         self.nodes[i].timer = None;
+        self.nodes[i].recovery = Some(self.history.recoveries.len());
+        self.history.recoveries.push(Recovery {
+            node: self.node_ids[i].clone(),
+            restarted: now,
+            joined: None,
+            log: 0,
+        });
         self.trace
             .line(now, || format!("nemesis restart {}", self.node_ids[i]));
         self.history.nemesis.push(NemesisEvent {
@@ -334,4 +424,13 @@ impl Sim<'_> {
         });
         self.send_init(i);
     }
+}
+
+/// How long a restarted node counts as recovering, in time the network is whole: 3 s
+/// plus 20 mean one-way delays. Replicator's own recovery waits two election timeouts
+/// (1 s) for any election its former self voted in to end, asks a majority, and catches
+/// up from the leader; an election may come first when the node that crashed led. The
+/// simulator's sweeps check that it joins well within this (see the README).
+pub fn recovery_grace_us(options: &Options) -> Micros {
+    3_000_000 + 20 * options.latency_ms * 1_000
 }

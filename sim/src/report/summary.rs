@@ -6,7 +6,7 @@
 //! command prints on stderr.
 
 use crate::checker::{Report, names};
-use crate::history::{F, History, Micros, NetCounts, OpType, ViolationKind};
+use crate::history::{F, History, Micros, NemesisKind, NetCounts, OpType, ViolationKind};
 use crate::options::Options;
 use crate::run::Outcome;
 use crate::trace;
@@ -35,6 +35,11 @@ pub enum Verdict {
         /// The longest stretch during which a majority could reach each other.
         longest_us: Micros,
     },
+    /// Invalid after the node of a one-node cluster crashed (the node-crash extension):
+    /// it keeps its log in memory, so a crash loses every message, which the checker
+    /// then finds lost or unseen. That is what a single node without a disk does; the
+    /// run is reported, not counted a failure.
+    CrashedAlone,
     /// Invalid.
     Invalid,
 }
@@ -64,6 +69,14 @@ pub fn verdict(options: &Options, outcome: &Outcome, report: &Report, strict: bo
     if is_valid(outcome, report) && (!strict || report.is_strict_valid()) {
         return Verdict::Valid;
     }
+    let crashed = outcome
+        .history
+        .nemesis
+        .iter()
+        .any(|e| matches!(e.kind, NemesisKind::Crash(_)));
+    if options.node_ids().len() == 1 && crashed && outcome.failure.is_none() {
+        return Verdict::CrashedAlone;
+    }
     let only_no_send = outcome.failure.is_none()
         && fatal_violations(&outcome.history) == 0
         && (!strict || report.strict_names().is_empty())
@@ -74,10 +87,14 @@ pub fn verdict(options: &Options, outcome: &Outcome, report: &Report, strict: bo
             .iter()
             .all(|name| *name == names::EMPTY_TRANSACTION_GRAPH);
     if only_no_send {
-        let nodes = options.node_ids();
-        let longest_us = crate::quorum::longest_majority_window(&outcome.history, &nodes);
+        // A restarted node still recovering cannot help a majority acknowledge: judge
+        // the chance as the crash nemesis does (`run::nodes`).
+        let (history, nodes) = (&outcome.history, options.node_ids());
+        let grace = crate::run::recovery_grace_us(options);
+        let timeline = crate::quorum::Timeline::with_recovery(history, &nodes, grace);
+        let longest_us = timeline.longest_majority_window(history.main_phase_end);
         let sends_in_majority =
-            crate::quorum::Unavailability::of(&outcome.history, &nodes).sends_in_majority;
+            crate::quorum::Unavailability::over(history, &timeline).sends_in_majority;
         if longest_us < quorum_window_us(options) || sends_in_majority == 0 {
             return Verdict::NoQuorum { longest_us };
         }
@@ -271,8 +288,9 @@ pub fn summary(options: &Options, outcome: &Outcome, report: &Report) -> String 
     if !h.nemesis.is_empty() {
         let _ = writeln!(
             out,
-            "nemesis: {} events, {starts} partitions",
-            h.nemesis.len()
+            "nemesis: {}, {}",
+            trace::count(h.nemesis.len(), "event", "events"),
+            trace::count(starts, "partition", "partitions")
         );
     }
     // A real-time run's times are the wall clock's, since its start.
@@ -313,6 +331,9 @@ pub fn summary(options: &Options, outcome: &Outcome, report: &Report) -> String 
             u.not_ok, u.invocations, u.crashes, u.cut_off, u.cut_off_sends, u.connected
         );
     }
+    if let Some(line) = recoveries_line(h, options) {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = writeln!(out, "{report}");
     match verdict(options, outcome, report, false) {
         Verdict::Valid => {
@@ -330,11 +351,53 @@ pub fn summary(options: &Options, outcome: &Outcome, report: &Report) -> String 
                 trace::time(longest_us)
             );
         }
+        Verdict::CrashedAlone => {
+            let _ = writeln!(
+                out,
+                "CRASHED ALONE: the only node crashed and lost its log, as a single node without a disk does; expected, not a failure"
+            );
+        }
         Verdict::Invalid => {
             let _ = writeln!(out, "INVALID: replay with {}", replay_command(options));
         }
     }
     out
+}
+
+/// How restarted nodes recovered (the node-crash extension): how many joined their
+/// cluster again and how long it took, against the grace the nemesis gives them.
+fn recoveries_line(h: &History, options: &Options) -> Option<String> {
+    if h.recoveries.is_empty() {
+        return None;
+    }
+    let mut took: Vec<Micros> = h
+        .recoveries
+        .iter()
+        .filter_map(|r| r.joined.map(|j| j - r.restarted))
+        .collect();
+    took.sort_unstable();
+    let never = h.recoveries.len() - took.len();
+    let mut line = format!("recoveries: {} restarts", h.recoveries.len());
+    if let (Some(median), Some(max)) = (took.get(took.len() / 2), took.last()) {
+        let log = h.recoveries.iter().map(|r| r.log).max().unwrap_or(0);
+        let _ = write!(
+            line,
+            ", {} joined again after p50 {} max {} (logs up to {log} entries)",
+            took.len(),
+            trace::time(*median),
+            trace::time(*max)
+        );
+    }
+    if never > 0 {
+        let _ = write!(line, ", {never} not (yet) joined");
+    }
+    let grace = crate::run::recovery_grace_us(options);
+    let _ = write!(
+        line,
+        "; the nemesis counts a node recovering for {} with the network whole",
+        trace::time(grace)
+    );
+    Some(line)
 }
 
 /// The run as JSON for `--json`: options, facts, the checker's report and the verdict.
@@ -364,8 +427,11 @@ pub fn to_json(options: &Options, outcome: &Outcome, report: &Report) -> serde_j
     let mut value = json!({
         "options": options.to_args(),
         "valid": is_valid(outcome, report),
-        "strict-valid": is_valid(outcome, report) && report.is_strict_valid(),
+        // Maelstrom's verdict on the run (with its failures and fatal wire violations),
+        // then the same with our stricter checks added; `checker` holds each check's own.
+        "valid-with-strict": is_valid(outcome, report) && report.is_strict_valid(),
         "no-quorum": matches!(verdict(options, outcome, report, false), Verdict::NoQuorum { .. }),
+        "crashed-alone": verdict(options, outcome, report, false) == Verdict::CrashedAlone,
         "failure": outcome.failure,
         "ops": ops,
         "by-f": by_f,
@@ -376,6 +442,8 @@ pub fn to_json(options: &Options, outcome: &Outcome, report: &Report) -> serde_j
         },
         "violations": violations,
         "not-ok": not_ok,
+        "recoveries": h.recoveries.iter().map(|r| json!({"node": r.node.as_str(),
+            "restarted-us": r.restarted, "joined-us": r.joined, "log": r.log})).collect::<Vec<_>>(),
         "virtual-time-us": h.end,
         "main-phase-end-us": h.main_phase_end,
         "events": outcome.events,
