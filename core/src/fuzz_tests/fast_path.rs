@@ -42,6 +42,7 @@ const FIELD_NAMES: &[&str] = &[
     "node_ids",
     "code",
     "text",
+    "inc",
     "term",
     "facts",
     "entries",

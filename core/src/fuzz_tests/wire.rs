@@ -9,7 +9,12 @@
 //!   types, missing and extra fields, huge and negative numbers, odd Unicode, truncation,
 //!   stray bytes), which get much deeper into the decoder than random bytes do. The
 //!   envelopes hold every body type, the peer messages (`sync`, `vote`, `vote_reply`,
-//!   with their nested facts, entries and forwards) included.
+//!   with their nested facts, entries and forwards, in crash recovery's form:
+//!   incarnations, `joining`, `ask`, commits of offsets as entries and forwards) included.
+//!
+//! The committed `wire_envelopes` corpus predates crash recovery's wire: an input that
+//! reaches a `sync` now reads its bytes into the new fields, so it is another, still
+//! valid, envelope from there on.
 //!
 //! Checked: nothing panics; every message the node sends passes [`super::check_outputs`]
 //! (a reply to the sender, a closed envelope, one line, decodes back to itself); every
@@ -21,7 +26,7 @@ use super::{
     GenKey, GenName, GenPayload, GenText, TEST_ITERATIONS, check_line, check_outputs, init_message,
 };
 use crate::protocol::decode;
-use crate::protocol::{Append, Entry, Fact, Forward, Origin, Sync, Vote, VoteReply};
+use crate::protocol::{Append, Entry, Fact, Forward, Op, Origin, Sync, Vote, VoteReply};
 use crate::{
     Body, Config, ErrorCode, Input, Key, LogIndex, Message, MsgId, Node, NodeId, Offset, Payload,
     Term,
@@ -222,11 +227,15 @@ enum GenBody {
     },
 }
 
-/// A `sync` as `protocol::peer` describes it: facts `[node, term, match, commit, hb]`,
-/// entries `[term]` or `[term, key, msg, origin, incarnation, seq]`, forwards `[origin,
-/// incarnation, seq, key, msg]`; optional fields left out when `None`.
+/// A `sync` as `protocol::peer` describes it: facts `[node, incarnation, term, match,
+/// commit, hb]`, entries `[term]`, `[term, key, msg, origin, incarnation, seq]` or `[term,
+/// {offsets}, origin, incarnation, seq]`, forwards `[origin, incarnation, seq, key, msg]`
+/// or `[origin, incarnation, seq, {offsets}]`; optional fields left out when `None`.
 #[derive(Clone, Debug, TypeGenerator)]
 struct GenSync {
+    inc: GenNum,
+    joining: Option<bool>,
+    ask: Option<bool>,
     term: GenNum,
     leader: Option<GenName>,
     hb: GenNum,
@@ -238,45 +247,107 @@ struct GenSync {
     append: Option<(GenNum, GenNum, Vec<GenEntry>)>,
     #[generator(bolero::produce::<Vec<GenForward>>().with().len(0..3usize))]
     fwd: Vec<GenForward>,
-    offsets: Option<Vec<(GenKey, GenNum)>>,
     relay_me: Option<bool>,
 }
 
 #[derive(Clone, Debug, TypeGenerator)]
 struct GenFact {
     node: GenName,
+    inc: GenNum,
     term: GenNum,
     matched: GenNum,
     commit: GenNum,
     hb: GenNum,
 }
 
+/// A client request in an entry or a forward: `key, msg` or `{offsets}`.
+#[derive(Clone, Debug, TypeGenerator)]
+enum GenOp {
+    Send { key: GenKey, msg: GenPayload },
+    Commit(Vec<(GenKey, GenNum)>),
+}
+
+impl GenOp {
+    /// The op's parts, as they follow each other in an array.
+    fn values(&self) -> Vec<Value> {
+        match self {
+            GenOp::Send { key, msg } => vec![key.render().into(), msg.value()],
+            GenOp::Commit(pairs) => vec![offsets_value(pairs)],
+        }
+    }
+
+    /// The `Op` this renders to, when every part is valid.
+    fn expected(&self) -> Option<Op> {
+        Some(match self {
+            GenOp::Send { key, msg } => Op::Send {
+                key: Key::new(&key.render()),
+                msg: Payload::parse(&msg.value().to_string()).ok()?,
+            },
+            GenOp::Commit(pairs) => Op::Commit {
+                offsets: offsets(pairs)?,
+            },
+        })
+    }
+}
+
+/// `{"key": n, …}`.
+fn offsets_value(pairs: &[(GenKey, GenNum)]) -> Value {
+    Value::Object(pairs.iter().map(|(k, n)| (k.render(), n.value())).collect())
+}
+
+/// An origin's three parts: `origin, incarnation, seq`.
+#[derive(Clone, Debug, TypeGenerator)]
+struct GenOrigin {
+    node: GenName,
+    incarnation: GenNum,
+    seq: GenNum,
+}
+
+impl GenOrigin {
+    fn values(&self) -> Vec<Value> {
+        vec![
+            self.node.render().into(),
+            self.incarnation.value(),
+            self.seq.value(),
+        ]
+    }
+
+    fn expected(&self) -> Option<Origin> {
+        Some(Origin {
+            node: NodeId::new(&self.node.render()),
+            incarnation: self.incarnation.as_u64()?,
+            seq: self.seq.as_u64()?,
+        })
+    }
+}
+
 #[derive(Clone, Debug, TypeGenerator)]
 enum GenEntry {
     Noop(GenNum),
-    Send {
+    Request {
         term: GenNum,
-        key: GenKey,
-        msg: GenPayload,
-        origin: GenName,
-        incarnation: GenNum,
-        seq: GenNum,
+        op: GenOp,
+        origin: GenOrigin,
     },
 }
 
 #[derive(Clone, Debug, TypeGenerator)]
 struct GenForward {
-    origin: GenName,
-    incarnation: GenNum,
-    seq: GenNum,
-    key: GenKey,
-    msg: GenPayload,
+    origin: GenOrigin,
+    op: GenOp,
 }
 
 impl GenSync {
     fn render(&self, put: &mut dyn FnMut(&str, Value)) {
         let array = |items: Vec<Value>| Value::Array(items);
         put("type", "sync".into());
+        put("inc", self.inc.value());
+        if let Some(joining) = self.joining {
+            put("joining", joining.into());
+        }
+        if let Some(ask) = self.ask {
+            put("ask", ask.into());
+        }
         put("term", self.term.value());
         if let Some(leader) = &self.leader {
             put("leader", leader.render().into());
@@ -287,6 +358,7 @@ impl GenSync {
         let facts = self.facts.iter().map(|f| {
             array(vec![
                 f.node.render().into(),
+                f.inc.value(),
                 f.term.value(),
                 f.matched.value(),
                 f.commit.value(),
@@ -299,38 +371,21 @@ impl GenSync {
             put("prev_term", prev_term.value());
             let entries = entries.iter().map(|e| match e {
                 GenEntry::Noop(term) => array(vec![term.value()]),
-                GenEntry::Send {
-                    term,
-                    key,
-                    msg,
-                    origin,
-                    incarnation,
-                    seq,
-                } => array(vec![
-                    term.value(),
-                    key.render().into(),
-                    msg.value(),
-                    origin.render().into(),
-                    incarnation.value(),
-                    seq.value(),
-                ]),
+                GenEntry::Request { term, op, origin } => {
+                    let mut items = vec![term.value()];
+                    items.extend(op.values());
+                    items.extend(origin.values());
+                    array(items)
+                }
             });
             put("entries", array(entries.collect()));
         }
         let fwd = self.fwd.iter().map(|f| {
-            array(vec![
-                f.origin.render().into(),
-                f.incarnation.value(),
-                f.seq.value(),
-                f.key.render().into(),
-                f.msg.value(),
-            ])
+            let mut items = f.origin.values();
+            items.extend(f.op.values());
+            array(items)
         });
         put("fwd", array(fwd.collect()));
-        if let Some(offsets) = &self.offsets {
-            let offsets = offsets.iter().map(|(k, n)| (k.render(), n.value()));
-            put("offsets", Value::Object(offsets.collect()));
-        }
         if let Some(relay_me) = self.relay_me {
             put("relay_me", relay_me.into());
         }
@@ -339,10 +394,10 @@ impl GenSync {
     /// The `Sync` this renders to, when every field is valid.
     fn expected(&self) -> Option<Sync> {
         let n = |n: &GenNum| n.as_u64();
-        let payload = |msg: &GenPayload| Payload::parse(&msg.value().to_string()).ok();
         let facts = self.facts.iter().map(|f| {
             Some(Fact {
                 node: NodeId::new(&f.node.render()),
+                inc: n(&f.inc)?,
                 term: Term(n(&f.term)?),
                 matched: LogIndex(n(&f.matched)?),
                 commit: LogIndex(n(&f.commit)?),
@@ -357,23 +412,9 @@ impl GenSync {
                         GenEntry::Noop(term) => Entry::Noop {
                             term: Term(n(term)?),
                         },
-                        GenEntry::Send {
-                            term,
-                            key,
-                            msg,
-                            origin,
-                            incarnation,
-                            seq,
-                        } => Entry::Send {
-                            term: Term(n(term)?),
-                            key: Key::new(&key.render()),
-                            msg: payload(msg)?,
-                            origin: Origin {
-                                node: NodeId::new(&origin.render()),
-                                incarnation: n(incarnation)?,
-                                seq: n(seq)?,
-                            },
-                        },
+                        GenEntry::Request { term, op, origin } => {
+                            Entry::of(Term(n(term)?), op.expected()?, origin.expected()?)
+                        }
                     })
                 });
                 Some(Append {
@@ -385,16 +426,14 @@ impl GenSync {
         };
         let forwards = self.fwd.iter().map(|f| {
             Some(Forward {
-                origin: Origin {
-                    node: NodeId::new(&f.origin.render()),
-                    incarnation: n(&f.incarnation)?,
-                    seq: n(&f.seq)?,
-                },
-                key: Key::new(&f.key.render()),
-                msg: payload(&f.msg)?,
+                origin: f.origin.expected()?,
+                op: f.op.expected()?,
             })
         });
         Some(Sync {
+            inc: n(&self.inc)?,
+            joining: self.joining.unwrap_or(false),
+            ask: self.ask.unwrap_or(false),
             term: Term(n(&self.term)?),
             leader: self.leader.as_ref().map(|l| NodeId::new(&l.render())),
             hb: n(&self.hb)?,
@@ -403,10 +442,6 @@ impl GenSync {
             facts: facts.collect::<Option<_>>()?,
             append,
             forwards: forwards.collect::<Option<_>>()?,
-            offsets: match &self.offsets {
-                Some(pairs) => offsets(pairs)?,
-                None => Vec::new(),
-            },
             relay_me: self.relay_me.unwrap_or(false),
         })
     }

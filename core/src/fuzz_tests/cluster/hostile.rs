@@ -6,11 +6,20 @@
 //! node's is ignored at once and a term far above it only makes the node a follower;
 //! sometimes they are anything at all. Names are a cluster peer, the node itself, or any name (clients,
 //! services, odd text).
+//!
+//! Incarnations (`cluster::recovery`) are mostly the true ones: a packet's the sender's as
+//! the world numbers it, a fact's its subject's (the node's own, as its packets show it),
+//! since a later one makes the node forget that peer's former self and ignore the world's
+//! packets from it for the rest of the run; one in eight is anything at all, which
+//! exercises exactly that. `joining` and `ask` are the fuzzer's, and a fact about the node
+//! with its incarnation answers its question: hostile peers can make it join.
 
 use super::super::{GenKey, GenName, GenPayload};
 use crate::Payload;
 use crate::ids::{Key, LogIndex, NodeId, Offset, Term};
-use crate::protocol::{Append, Body, Entry, Fact, Forward, Message, Origin, Sync, Vote, VoteReply};
+use crate::protocol::{
+    Append, Body, Entry, Fact, Forward, Message, Op, Origin, Sync, Vote, VoteReply,
+};
 use bolero::TypeGenerator;
 
 /// The node's state, for numbers near its own.
@@ -25,8 +34,39 @@ pub(super) struct Seen<'a> {
     pub last: LogIndex,
     /// Its commit index.
     pub commit: LogIndex,
-    /// The incarnation in the node's own origins, once it has shown one.
+    /// The node's incarnation, once its packets have shown it.
     pub incarnation: u64,
+}
+
+impl Seen<'_> {
+    /// The incarnation of the node named `id` as the world knows it: the node's own, a
+    /// fake peer's, or an arbitrary one for a name outside the cluster.
+    fn incarnation_of(&self, id: &NodeId) -> u64 {
+        match self.ids.iter().position(|i| i == id) {
+            Some(i) if i == self.me => self.incarnation,
+            Some(i) => super::world::incarnation(i),
+            None => 1,
+        }
+    }
+}
+
+/// An incarnation for a packet's sender or a fact's subject: the true one, in seven of
+/// eight, or anything.
+#[derive(Clone, Copy, Debug, TypeGenerator)]
+pub(super) struct GenInc {
+    #[generator(0..8u8)]
+    pick: u8,
+    any: u64,
+}
+
+impl GenInc {
+    fn inc(self, seen: &Seen<'_>, of: &NodeId) -> u64 {
+        if self.pick == 0 {
+            self.any
+        } else {
+            seen.incarnation_of(of)
+        }
+    }
 }
 
 /// A node name.
@@ -140,7 +180,7 @@ impl GenOrigin {
             incarnation: match self.incarnation {
                 GenIncarnation::Node => seen.incarnation,
                 // The world's peers number their incarnations from 1000.
-                GenIncarnation::Peer(k) => 1_000 + u64::from(k),
+                GenIncarnation::Peer(k) => super::world::incarnation(usize::from(k)),
                 GenIncarnation::Any(n) => n,
             },
             seq: self.seq.count(),
@@ -148,13 +188,43 @@ impl GenOrigin {
     }
 }
 
+/// A client request: a send, or a commit of offsets.
+#[derive(Clone, Debug, TypeGenerator)]
+pub(super) enum GenOp {
+    Send {
+        key: GenKey,
+        msg: GenPayload,
+    },
+    Commit(
+        #[generator(bolero::produce::<Vec<(GenKey, GenCount)>>().with().len(0..4usize))]
+        Vec<(GenKey, GenCount)>,
+    ),
+}
+
+impl GenOp {
+    fn op(&self) -> Op {
+        match self {
+            GenOp::Send { key, msg } => Op::Send {
+                key: Key::new(&key.render()),
+                msg: payload(msg),
+            },
+            // A decoded offset is at most `Offset::MAX`; so is a generated one.
+            GenOp::Commit(pairs) => Op::Commit {
+                offsets: pairs
+                    .iter()
+                    .map(|(k, n)| (Key::new(&k.render()), Offset(n.count().min(Offset::MAX.0))))
+                    .collect(),
+            },
+        }
+    }
+}
+
 #[derive(Clone, Debug, TypeGenerator)]
 pub(super) enum GenEntry {
     Noop(GenTerm),
-    Send {
+    Request {
         term: GenTerm,
-        key: GenKey,
-        msg: GenPayload,
+        op: GenOp,
         origin: GenOrigin,
     },
 }
@@ -165,17 +235,9 @@ impl GenEntry {
             GenEntry::Noop(term) => Entry::Noop {
                 term: term.term(seen),
             },
-            GenEntry::Send {
-                term,
-                key,
-                msg,
-                origin,
-            } => Entry::Send {
-                term: term.term(seen),
-                key: Key::new(&key.render()),
-                msg: payload(msg),
-                origin: origin.origin(seen),
-            },
+            GenEntry::Request { term, op, origin } => {
+                Entry::of(term.term(seen), op.op(), origin.origin(seen))
+            }
         }
     }
 }
@@ -195,6 +257,7 @@ pub(super) struct GenAppend {
 #[derive(Clone, Debug, TypeGenerator)]
 pub(super) struct GenFact {
     node: GenWho,
+    inc: GenInc,
     term: GenTerm,
     matched: GenIndex,
     commit: GenIndex,
@@ -204,12 +267,14 @@ pub(super) struct GenFact {
 #[derive(Clone, Debug, TypeGenerator)]
 pub(super) struct GenForward {
     origin: GenOrigin,
-    key: GenKey,
-    msg: GenPayload,
+    op: GenOp,
 }
 
 #[derive(Clone, Debug, TypeGenerator)]
 pub(super) struct GenSync {
+    inc: GenInc,
+    joining: bool,
+    ask: bool,
     term: GenTerm,
     leader: Option<GenWho>,
     hb: GenCount,
@@ -220,8 +285,6 @@ pub(super) struct GenSync {
     append: Option<GenAppend>,
     #[generator(bolero::produce::<Vec<GenForward>>().with().len(0..4usize))]
     forwards: Vec<GenForward>,
-    #[generator(bolero::produce::<Vec<(GenKey, GenCount)>>().with().len(0..4usize))]
-    offsets: Vec<(GenKey, GenCount)>,
     relay_me: bool,
 }
 
@@ -265,8 +328,12 @@ pub(super) struct GenHostile {
 
 impl GenHostile {
     pub(super) fn message(&self, seen: &Seen<'_>) -> Message {
+        let src = self.from.id(seen);
         let body = match &self.body {
             GenPeerBody::Sync(s) => Body::Sync(Box::new(Sync {
+                inc: s.inc.inc(seen, &src),
+                joining: s.joining,
+                ask: s.ask,
                 term: s.term.term(seen),
                 leader: s.leader.as_ref().map(|l| l.id(seen)),
                 hb: s.hb.count(),
@@ -275,12 +342,16 @@ impl GenHostile {
                 facts: s
                     .facts
                     .iter()
-                    .map(|f| Fact {
-                        node: f.node.id(seen),
-                        term: f.term.term(seen),
-                        matched: f.matched.index(seen),
-                        commit: f.commit.index(seen),
-                        hb: f.hb.count(),
+                    .map(|f| {
+                        let node = f.node.id(seen);
+                        Fact {
+                            inc: f.inc.inc(seen, &node),
+                            node,
+                            term: f.term.term(seen),
+                            matched: f.matched.index(seen),
+                            commit: f.commit.index(seen),
+                            hb: f.hb.count(),
+                        }
                     })
                     .collect(),
                 append: s.append.as_ref().map(|a| Append {
@@ -293,15 +364,8 @@ impl GenHostile {
                     .iter()
                     .map(|f| Forward {
                         origin: f.origin.origin(seen),
-                        key: Key::new(&f.key.render()),
-                        msg: payload(&f.msg),
+                        op: f.op.op(),
                     })
-                    .collect(),
-                // A decoded offset is at most `Offset::MAX`; so is a generated one.
-                offsets: s
-                    .offsets
-                    .iter()
-                    .map(|(k, n)| (Key::new(&k.render()), Offset(n.count().min(Offset::MAX.0))))
                     .collect(),
                 relay_me: s.relay_me,
             })),
@@ -327,10 +391,6 @@ impl GenHostile {
         } else {
             seen.ids[seen.me].clone()
         };
-        Message {
-            src: self.from.id(seen),
-            dest,
-            body,
-        }
+        Message { src, dest, body }
     }
 }

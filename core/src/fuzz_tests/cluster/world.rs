@@ -18,10 +18,22 @@
 //!
 //! What the world learns of the node comes from the node's own packets, so fake peers
 //! never know more than a real peer that received them could.
+//!
+//! Crash recovery (`cluster::recovery`): every fake peer is a member with its own
+//! incarnation (`1000 +` its index), named in its packets and in its facts; it learns the
+//! node's incarnation from the node's packets, and every packet it sends carries a fact
+//! about the node with that incarnation and `got` echoing the node's packets, so each one
+//! answers the node's question as a real peer's would. While no fake peer has stood,
+//! their answers are at term 0 and the node joins at genesis; once one has, the node
+//! recovers: it reads the highest term from the fake peers' answers and catches up with
+//! that term's fake leader. Commits of offsets are log entries, like sends, and a fake
+//! leader appends a forwarded commit once by origin, as it does a send.
 
 use crate::ids::{Key, LogIndex, NodeId, Offset, Term};
 use crate::protocol::VoteReply;
-use crate::protocol::{Append, Body, Entry, Fact, Forward, Message, Origin, Payload, Sync, Vote};
+use crate::protocol::{
+    Append, Body, Entry, Fact, Forward, Message, Op, Origin, Payload, Sync, Vote,
+};
 use std::collections::{BTreeSet, VecDeque};
 
 /// The most messages a queue holds; older ones are lost, as a network loses them.
@@ -62,11 +74,13 @@ struct Peer {
     /// count it last echoed.
     node_match: u64,
     node_hb: u64,
-    /// Names this peer's own clients' sends.
+    /// Names this peer in its packets and facts, and its own clients' requests.
     incarnation: u64,
     next_send: u64,
-    /// Committed offsets of this peer's clients not yet sent to the node.
-    offsets: Vec<(Key, Offset)>,
+    /// The node's incarnation as this peer heard it (0 until it hears the node), and the
+    /// node's own fact from its latest packet here: what this peer's facts say of it.
+    node_inc: u64,
+    node_fact: Option<Fact>,
 }
 
 impl Peer {
@@ -123,11 +137,27 @@ impl Peer {
         Some(prev + entries.len() as u64)
     }
 
-    /// Whether the log holds the send named `origin`.
+    /// Whether the log holds the request named `origin`.
     fn holds(&self, origin: &Origin) -> bool {
-        self.log
-            .iter()
-            .any(|e| matches!(e, Entry::Send { origin: o, .. } if o == origin))
+        self.log.iter().any(|e| e.origin() == Some(origin))
+    }
+
+    /// A fact about the node as this peer knows it: the node's incarnation as heard, so
+    /// that the packet carrying it answers the node's question.
+    fn fact_about_node(&self, node: &NodeId) -> Fact {
+        let heard = self.node_fact.clone();
+        Fact {
+            node: node.clone(),
+            inc: self.node_inc,
+            ..heard.unwrap_or(Fact {
+                node: node.clone(),
+                inc: 0,
+                term: Term(0),
+                matched: LogIndex(0),
+                commit: LogIndex(0),
+                hb: 0,
+            })
+        }
     }
 }
 
@@ -145,6 +175,11 @@ pub(super) struct World {
     to_node: VecDeque<Message>,
     /// The highest term the node has shown in its packets.
     node_term: Term,
+}
+
+/// The incarnation of the fake peer at cluster index `i`.
+pub(super) fn incarnation(i: usize) -> u64 {
+    1_000 + i as u64
 }
 
 impl World {
@@ -165,9 +200,10 @@ impl World {
                     candidacy: None,
                     node_match: 0,
                     node_hb: 0,
-                    incarnation: 1_000 + i as u64,
+                    incarnation: incarnation(i),
                     next_send: 0,
-                    offsets: Vec::new(),
+                    node_inc: 0,
+                    node_fact: None,
                 })
             })
             .collect();
@@ -360,7 +396,17 @@ impl World {
         let me = self.me;
         let node = self.ids[me].clone();
         let peer = self.peer(p);
+        if sync.inc > peer.node_inc {
+            // A new run of the node: its link starts again.
+            peer.node_inc = sync.inc;
+            peer.got = 0;
+            peer.node_match = 0;
+            peer.node_hb = 0;
+        }
         peer.got = peer.got.max(sync.seq);
+        if let Some(own) = sync.facts.iter().find(|f| f.node == node) {
+            peer.node_fact = Some(own.clone());
+        }
         peer.adopt(sync.term);
         if sync.term < peer.term {
             // A real peer's next packet would teach the node the later term.
@@ -411,7 +457,7 @@ impl World {
         self.status(p);
     }
 
-    /// The leader `l` appends the forwarded sends its log lacks.
+    /// The leader `l` appends the forwarded requests its log lacks.
     fn append_forwards(&mut self, l: usize, forwards: Vec<Forward>) {
         let peer = self.peer(l);
         if !peer.is_leader(l) {
@@ -420,12 +466,7 @@ impl World {
         for f in forwards {
             if !peer.holds(&f.origin) {
                 let term = peer.term;
-                peer.log.push(Entry::Send {
-                    term,
-                    key: f.key,
-                    msg: f.msg,
-                    origin: f.origin,
-                });
+                peer.log.push(Entry::of(term, f.op, f.origin));
             }
         }
     }
@@ -559,30 +600,35 @@ impl World {
         peer.candidacy = None;
     }
 
-    /// A client of the current fake leader sends `msg` to `key`.
-    pub(super) fn client_send(&mut self, key: Key, msg: Payload) {
+    /// A client of fake peer `p` asks for `op`, which the current fake leader appends
+    /// at once (fake peers talk without loss), if a fake peer leads.
+    fn client_request(&mut self, p: usize, op: Op) {
         let Some(l) = self.leader() else { return };
-        let peer = self.peer(l);
+        let peer = self.peer(p);
         let origin = Origin {
             node: peer.id.clone(),
             incarnation: peer.incarnation,
             seq: peer.next_send,
         };
         peer.next_send += 1;
-        let term = peer.term;
-        peer.log.push(Entry::Send {
-            term,
-            key,
-            msg,
-            origin,
-        });
+        let leader = self.peer(l);
+        let term = leader.term;
+        leader.log.push(Entry::of(term, op, origin));
         self.replicate(l);
     }
 
-    /// A client of fake peer `pick` commits `offset` on `key`; its next packet says so.
+    /// A client of the current fake leader sends `msg` to `key`.
+    pub(super) fn client_send(&mut self, key: Key, msg: Payload) {
+        let Some(l) = self.leader() else { return };
+        self.client_request(l, Op::Send { key, msg });
+    }
+
+    /// A client of fake peer `pick` commits `offset` on `key`: an entry of the fake
+    /// leader's log, as every commit is.
     pub(super) fn client_commit(&mut self, pick: u8, key: Key, offset: Offset) {
         let p = self.peer_index(pick);
-        self.peer(p).offsets.push((key, offset));
+        let offsets = vec![(key, offset)];
+        self.client_request(p, Op::Commit { offsets });
     }
 
     /// The current fake leader's next packet to the node, if a fake peer leads.
@@ -602,6 +648,7 @@ impl World {
             .flatten()
             .map(|p| Fact {
                 node: p.id.clone(),
+                inc: p.incarnation,
                 term: p.term,
                 matched: LogIndex(p.matched),
                 commit: LogIndex(p.commit),
@@ -627,13 +674,17 @@ impl World {
         // The node's own fact as the leader knows it: how much it holds, and the
         // heartbeat it last echoed, which tells it the leader hears it.
         facts.push(Fact {
-            node,
+            node: node.clone(),
             term: peer.term,
             matched: LogIndex(peer.node_match),
             commit: LogIndex(0),
             hb: peer.node_hb,
+            ..peer.fact_about_node(&node)
         });
         let sync = Sync {
+            inc: peer.incarnation,
+            joining: false,
+            ask: false,
             term: peer.term,
             leader: Some(peer.id.clone()),
             hb: peer.hb,
@@ -646,7 +697,6 @@ impl World {
                 entries: peer.log[from as usize..].to_vec(),
             }),
             forwards: Vec::new(),
-            offsets: std::mem::take(&mut peer.offsets),
             relay_me: false,
         };
         Body::Sync(Box::new(sync))
@@ -655,14 +705,19 @@ impl World {
     /// Fake peer `p`'s answer to a packet: its own state, as any node's next packet
     /// carries it.
     fn status(&mut self, p: usize) {
-        let facts = self.facts();
+        let mut facts = self.facts();
+        let node = self.ids[self.me].clone();
         let leader = self.peers[p]
             .as_ref()
             .and_then(|peer| peer.leader)
             .map(|l| self.ids[l].clone());
         let peer = self.peer(p);
         peer.seq += 1;
+        facts.push(peer.fact_about_node(&node));
         let sync = Sync {
+            inc: peer.incarnation,
+            joining: false,
+            ask: false,
             term: peer.term,
             leader,
             hb: peer.hb,
@@ -671,7 +726,6 @@ impl World {
             facts,
             append: None,
             forwards: Vec::new(),
-            offsets: std::mem::take(&mut peer.offsets),
             relay_me: false,
         };
         self.mail(p, Body::Sync(Box::new(sync)));
