@@ -199,20 +199,30 @@ fn partitioned_three_node_runs_keep_sends_prompt() {
 /// n1 and n2 yield to n0's better claim. Expected: a leader within a few election
 /// timeouts, as docs/replication.md says of the majorities ring ("every node still
 /// reaches every other through relays").
+///
+/// The second seed is the same fault, drawn by the simulation target's random scenarios
+/// under `cargo test` (about one run in a few hundred to two thousand): the relays lost at
+/// 563 ms and 662 ms, no leader until the heal at 4.19 s.
 #[test]
 #[ignore = "replay: a lost relay leaves a one-way ring without a leader (cluster bug, reported)"]
 fn a_lost_relay_leaves_a_one_way_ring_without_a_leader() {
-    let options = options(
+    let seeds = [
         "--seed 47234705447 --node-count 3 --concurrency 4n --time-limit 5 --rate 393 \
          --latency 41 --latency-dist uniform --nemesis partition --nemesis-interval 4.1 \
          --key-count 5 --max-writes-per-key 14 --loss 0.2 --duplicate 0.2",
-    );
-    let outcome = run::run(&options, &server::real_node());
-    let report = checker::check(&outcome.history);
-    assert_ne!(
-        report::verdict(&options, &outcome, &report, true),
-        report::Verdict::Invalid,
-        "{report}\n  {}",
-        report::replay_command(&options)
-    );
+        "--seed 53275311268071278 --node-count 3 --concurrency 3n --time-limit 4 --rate 72 \
+         --latency 4 --latency-dist exponential --nemesis partition --nemesis-interval 9 \
+         --key-count 3 --max-writes-per-key 24 --loss 0.2 --duplicate 0.21",
+    ];
+    for flags in seeds {
+        let options = options(flags);
+        let outcome = run::run(&options, &server::real_node());
+        let report = checker::check(&outcome.history);
+        assert_ne!(
+            report::verdict(&options, &outcome, &report, true),
+            report::Verdict::Invalid,
+            "{report}\n  {}",
+            report::replay_command(&options)
+        );
+    }
 }
