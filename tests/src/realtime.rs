@@ -273,6 +273,35 @@ fn crash_nodes_kills_a_real_process_and_starts_a_fresh_one_under_the_same_id() {
         && op.f == replicator_sim::history::F::Poll));
 }
 
+/// Crash recovery across real processes: a killed `replicator` comes back empty under a
+/// new incarnation (its start time on the wall clock), joins again from its peers, and
+/// the cluster loses nothing it acknowledged.
+#[test]
+fn three_real_processes_lose_nothing_to_crashes_and_restarted_ones_rejoin() {
+    let logs = TempDir::new("crash3");
+    let options = Options {
+        rate: 100.0,
+        time_limit_s: 5.0,
+        crash_nodes_s: 1.0,
+        recovery_s: 3.0,
+        log_dir: Some(logs.0.display().to_string()),
+        ..quick(3, bin_path::replicator(), &[])
+    };
+    let (outcome, report) = run_checked(&options);
+    assert_passed(&options, &outcome, &report);
+    let restarts = outcome.history.recoveries.len();
+    assert!(restarts >= 1, "{:?}", outcome.history.nemesis);
+    // Every process the driver started said it joined: at genesis, or by recovery.
+    let (mut started, mut joined) = (0, 0);
+    for node in ["n0", "n1", "n2"] {
+        let log = logs.log(node);
+        started += started_pids(&log).len();
+        joined += log.matches("joined in term").count();
+    }
+    assert_eq!(started, 3 + restarts);
+    assert_eq!(joined, started, "every start joins");
+}
+
 #[test]
 fn ctrl_c_stops_the_command_and_reaps_every_node_process() {
     let logs = TempDir::new("ctrl-c");

@@ -388,7 +388,13 @@ fn recoveries_line(h: &History, options: &Options) -> Option<String> {
             trace::time(*max)
         );
     }
-    if never > 0 {
+    if never > 0 && options.bin.is_some() {
+        // A process does not say when it has recovered: its log may (`--log-dir`).
+        let _ = write!(
+            line,
+            ", whether they joined again is not visible from outside"
+        );
+    } else if never > 0 {
         let _ = write!(line, ", {never} not (yet) joined");
     }
     let grace = crate::run::recovery_grace_us(options);
@@ -481,5 +487,30 @@ mod tests {
             "{replay}"
         );
         assert!(replay.starts_with("cargo run --release -p replicator-sim -- run --seed 0 "));
+    }
+
+    #[test]
+    fn a_restart_that_did_not_join_is_unknown_for_a_process_and_pending_in_process() {
+        let h = History {
+            recoveries: vec![crate::history::Recovery {
+                node: replicator_core::NodeId::new("n1"),
+                restarted: 1_000_000,
+                joined: None,
+                log: 0,
+            }],
+            ..History::default()
+        };
+        let in_process = recoveries_line(&h, &Options::default()).expect("a line");
+        assert!(
+            in_process.contains("1 restarts, 1 not (yet) joined"),
+            "{in_process}"
+        );
+        let options = Options {
+            bin: Some("./node".into()),
+            ..Options::default()
+        };
+        let process = recoveries_line(&h, &options).expect("a line");
+        assert!(process.contains("not visible from outside"), "{process}");
+        assert!(!process.contains("not (yet)"), "{process}");
     }
 }
