@@ -42,11 +42,16 @@ const FIELD_NAMES: &[&str] = &[
     "node_ids",
     "code",
     "text",
+    "inc",
+    "term",
+    "facts",
+    "entries",
+    "candidate",
     "x",
 ];
 
-/// Body types: the three of the fast path first, then others the full decoder knows or
-/// does not.
+/// Body types: the three of the fast path first, then others the full decoder knows
+/// (the peer messages among them) or does not.
 const KINDS: &[&str] = &[
     "send",
     "poll",
@@ -56,6 +61,9 @@ const KINDS: &[&str] = &[
     "poll_ok",
     "list_committed_offsets",
     "error",
+    "sync",
+    "vote",
+    "vote_reply",
     "read",
     "Send",
 ];

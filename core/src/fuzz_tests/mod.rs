@@ -5,6 +5,9 @@
 //!   Node; every line the node writes is a valid closed envelope that decodes back.
 //! - [`node`]: arbitrary input sequences, time moving forward, into one Node; the
 //!   product rules and `check_invariants()` hold after every step.
+//! - [`cluster`]: one Node in a 3- or 5-node cluster whose peers are a small Raft the
+//!   fuzzer drives plus hostile peer messages; the node's answers, its packets and its
+//!   invariants hold after every step.
 //! - [`log_model`]: sends, polls and commits against a `BTreeMap` oracle.
 //! - [`fast_path`]: the decoder's fast path against the full decoder on any line; where
 //!   the fast path decodes a line, the full decoder gives the same message.
@@ -24,7 +27,8 @@
 //!   time, for example for ten minutes:
 //!   `cargo +nightly bolero test -p replicator-core fuzz_tests::wire::wire_envelopes -T 600s`
 //!   (the other targets: `fuzz_tests::wire::wire_bytes`, `fuzz_tests::node::node_steps`,
-//!   `fuzz_tests::log_model::log_model`). It builds with the workspace's `fuzz` profile.
+//!   `fuzz_tests::cluster::cluster_steps`, `fuzz_tests::log_model::log_model`,
+//!   `fuzz_tests::fast_path::fast_path_agrees`). It builds with the workspace's `fuzz` profile.
 //!   The byte-level target gets much further with the envelope tokens of `json.dict`:
 //!   add `--engine-args=-dict=core/src/fuzz_tests/json.dict` (an absolute path is safest).
 //! - Corpora live in `__fuzz__/<target path joined by __>/corpus` beside this file, and
@@ -35,6 +39,7 @@
 //!   with `--engine-args=-set_cover_merge=1` added halves that again for about 1% of the
 //!   edges, which keeps every committed corpus to a few hundred files.
 
+mod cluster;
 mod fast_path;
 mod log_model;
 mod node;

@@ -7,7 +7,14 @@
 //! - [`wire_bytes`]: arbitrary bytes, split on `\n`;
 //! - [`wire_envelopes`]: structured envelopes rendered to JSON with mutations (wrong
 //!   types, missing and extra fields, huge and negative numbers, odd Unicode, truncation,
-//!   stray bytes), which get much deeper into the decoder than random bytes do.
+//!   stray bytes), which get much deeper into the decoder than random bytes do. The
+//!   envelopes hold every body type, the peer messages (`sync`, `vote`, `vote_reply`,
+//!   with their nested facts, entries and forwards, in crash recovery's form:
+//!   incarnations, `joining`, `ask`, commits of offsets as entries and forwards) included.
+//!
+//! The committed `wire_envelopes` corpus predates crash recovery's wire: an input that
+//! reaches a `sync` now reads its bytes into the new fields, so it is another, still
+//! valid, envelope from there on.
 //!
 //! Checked: nothing panics; every message the node sends passes [`super::check_outputs`]
 //! (a reply to the sender, a closed envelope, one line, decodes back to itself); every
@@ -19,7 +26,11 @@ use super::{
     GenKey, GenName, GenPayload, GenText, TEST_ITERATIONS, check_line, check_outputs, init_message,
 };
 use crate::protocol::decode;
-use crate::{Body, Config, ErrorCode, Input, Key, Message, MsgId, Node, NodeId, Offset, Payload};
+use crate::protocol::{Append, Entry, Fact, Forward, Op, Origin, Sync, Vote, VoteReply};
+use crate::{
+    Body, Config, ErrorCode, Input, Key, LogIndex, Message, MsgId, Node, NodeId, Offset, Payload,
+    Term,
+};
 use bolero::{TypeGenerator, check};
 use serde_json::{Map, Value};
 
@@ -195,6 +206,257 @@ enum GenBody {
         msg_id: Option<GenNum>,
         in_reply_to: Option<GenNum>,
     },
+    /// The peer messages (`protocol::peer`): the replication packet and elections.
+    Sync(Box<GenSync>),
+    Vote {
+        term: GenNum,
+        candidate: GenName,
+        last_index: GenNum,
+        last_term: GenNum,
+        pre: bool,
+        /// Left out when `None`: it defaults to false.
+        relayed: Option<bool>,
+    },
+    VoteReply {
+        term: GenNum,
+        voter: GenName,
+        candidate: GenName,
+        granted: bool,
+        pre: bool,
+        relayed: Option<bool>,
+    },
+}
+
+/// A `sync` as `protocol::peer` describes it: facts `[node, incarnation, term, match,
+/// commit, hb]`, entries `[term]`, `[term, key, msg, origin, incarnation, seq]` or `[term,
+/// {offsets}, origin, incarnation, seq]`, forwards `[origin, incarnation, seq, key, msg]`
+/// or `[origin, incarnation, seq, {offsets}]`; optional fields left out when `None`.
+#[derive(Clone, Debug, TypeGenerator)]
+struct GenSync {
+    inc: GenNum,
+    joining: Option<bool>,
+    ask: Option<bool>,
+    term: GenNum,
+    leader: Option<GenName>,
+    hb: GenNum,
+    seq: GenNum,
+    got: GenNum,
+    #[generator(bolero::produce::<Vec<GenFact>>().with().len(0..4usize))]
+    facts: Vec<GenFact>,
+    /// `prev`, `prev_term` and `entries`, which come together or not at all.
+    append: Option<(GenNum, GenNum, Vec<GenEntry>)>,
+    #[generator(bolero::produce::<Vec<GenForward>>().with().len(0..3usize))]
+    fwd: Vec<GenForward>,
+    relay_me: Option<bool>,
+}
+
+#[derive(Clone, Debug, TypeGenerator)]
+struct GenFact {
+    node: GenName,
+    inc: GenNum,
+    term: GenNum,
+    matched: GenNum,
+    commit: GenNum,
+    hb: GenNum,
+}
+
+/// A client request in an entry or a forward: `key, msg` or `{offsets}`.
+#[derive(Clone, Debug, TypeGenerator)]
+enum GenOp {
+    Send { key: GenKey, msg: GenPayload },
+    Commit(Vec<(GenKey, GenNum)>),
+}
+
+impl GenOp {
+    /// The op's parts, as they follow each other in an array.
+    fn values(&self) -> Vec<Value> {
+        match self {
+            GenOp::Send { key, msg } => vec![key.render().into(), msg.value()],
+            GenOp::Commit(pairs) => vec![offsets_value(pairs)],
+        }
+    }
+
+    /// The `Op` this renders to, when every part is valid.
+    fn expected(&self) -> Option<Op> {
+        Some(match self {
+            GenOp::Send { key, msg } => Op::Send {
+                key: Key::new(&key.render()),
+                msg: Payload::parse(&msg.value().to_string()).ok()?,
+            },
+            GenOp::Commit(pairs) => Op::Commit {
+                offsets: offsets(pairs)?,
+            },
+        })
+    }
+}
+
+/// `{"key": n, …}`.
+fn offsets_value(pairs: &[(GenKey, GenNum)]) -> Value {
+    Value::Object(pairs.iter().map(|(k, n)| (k.render(), n.value())).collect())
+}
+
+/// An origin's three parts: `origin, incarnation, seq`.
+#[derive(Clone, Debug, TypeGenerator)]
+struct GenOrigin {
+    node: GenName,
+    incarnation: GenNum,
+    seq: GenNum,
+}
+
+impl GenOrigin {
+    fn values(&self) -> Vec<Value> {
+        vec![
+            self.node.render().into(),
+            self.incarnation.value(),
+            self.seq.value(),
+        ]
+    }
+
+    fn expected(&self) -> Option<Origin> {
+        Some(Origin {
+            node: NodeId::new(&self.node.render()),
+            incarnation: self.incarnation.as_u64()?,
+            seq: self.seq.as_u64()?,
+        })
+    }
+}
+
+#[derive(Clone, Debug, TypeGenerator)]
+enum GenEntry {
+    Noop(GenNum),
+    Request {
+        term: GenNum,
+        op: GenOp,
+        origin: GenOrigin,
+    },
+}
+
+#[derive(Clone, Debug, TypeGenerator)]
+struct GenForward {
+    origin: GenOrigin,
+    op: GenOp,
+}
+
+impl GenSync {
+    fn render(&self, put: &mut dyn FnMut(&str, Value)) {
+        let array = |items: Vec<Value>| Value::Array(items);
+        put("type", "sync".into());
+        put("inc", self.inc.value());
+        if let Some(joining) = self.joining {
+            put("joining", joining.into());
+        }
+        if let Some(ask) = self.ask {
+            put("ask", ask.into());
+        }
+        put("term", self.term.value());
+        if let Some(leader) = &self.leader {
+            put("leader", leader.render().into());
+        }
+        put("hb", self.hb.value());
+        put("seq", self.seq.value());
+        put("got", self.got.value());
+        let facts = self.facts.iter().map(|f| {
+            array(vec![
+                f.node.render().into(),
+                f.inc.value(),
+                f.term.value(),
+                f.matched.value(),
+                f.commit.value(),
+                f.hb.value(),
+            ])
+        });
+        put("facts", array(facts.collect()));
+        if let Some((prev, prev_term, entries)) = &self.append {
+            put("prev", prev.value());
+            put("prev_term", prev_term.value());
+            let entries = entries.iter().map(|e| match e {
+                GenEntry::Noop(term) => array(vec![term.value()]),
+                GenEntry::Request { term, op, origin } => {
+                    let mut items = vec![term.value()];
+                    items.extend(op.values());
+                    items.extend(origin.values());
+                    array(items)
+                }
+            });
+            put("entries", array(entries.collect()));
+        }
+        let fwd = self.fwd.iter().map(|f| {
+            let mut items = f.origin.values();
+            items.extend(f.op.values());
+            array(items)
+        });
+        put("fwd", array(fwd.collect()));
+        if let Some(relay_me) = self.relay_me {
+            put("relay_me", relay_me.into());
+        }
+    }
+
+    /// The `Sync` this renders to, when every field is valid.
+    fn expected(&self) -> Option<Sync> {
+        let n = |n: &GenNum| n.as_u64();
+        let facts = self.facts.iter().map(|f| {
+            Some(Fact {
+                node: NodeId::new(&f.node.render()),
+                inc: n(&f.inc)?,
+                term: Term(n(&f.term)?),
+                matched: LogIndex(n(&f.matched)?),
+                commit: LogIndex(n(&f.commit)?),
+                hb: n(&f.hb)?,
+            })
+        });
+        let append = match &self.append {
+            None => None,
+            Some((prev, prev_term, entries)) => {
+                let entries = entries.iter().map(|e| {
+                    Some(match e {
+                        GenEntry::Noop(term) => Entry::Noop {
+                            term: Term(n(term)?),
+                        },
+                        GenEntry::Request { term, op, origin } => {
+                            Entry::of(Term(n(term)?), op.expected()?, origin.expected()?)
+                        }
+                    })
+                });
+                Some(Append {
+                    prev: LogIndex(n(prev)?),
+                    prev_term: Term(n(prev_term)?),
+                    entries: entries.collect::<Option<_>>()?,
+                })
+            }
+        };
+        let forwards = self.fwd.iter().map(|f| {
+            Some(Forward {
+                origin: f.origin.expected()?,
+                op: f.op.expected()?,
+            })
+        });
+        Some(Sync {
+            inc: n(&self.inc)?,
+            joining: self.joining.unwrap_or(false),
+            ask: self.ask.unwrap_or(false),
+            term: Term(n(&self.term)?),
+            leader: self.leader.as_ref().map(|l| NodeId::new(&l.render())),
+            hb: n(&self.hb)?,
+            seq: n(&self.seq)?,
+            got: n(&self.got)?,
+            facts: facts.collect::<Option<_>>()?,
+            append,
+            forwards: forwards.collect::<Option<_>>()?,
+            relay_me: self.relay_me.unwrap_or(false),
+        })
+    }
+}
+
+/// The offsets a rendered `{"key": n, …}` object holds: one entry per distinct key, the
+/// last one, in the object's (sorted) order; `None` if one is not a valid offset.
+fn offsets(pairs: &[(GenKey, GenNum)]) -> Option<Vec<(Key, Offset)>> {
+    let mut map = std::collections::BTreeMap::new();
+    for (k, n) in pairs {
+        map.insert(k.render(), n);
+    }
+    map.into_iter()
+        .map(|(k, n)| Some((Key::new(&k), n.as_offset()?)))
+        .collect()
 }
 
 /// Which object a mutation applies to.
@@ -327,6 +589,43 @@ impl GenEnvelope {
                     put("in_reply_to", in_reply_to.value());
                 }
             }
+            GenBody::Sync(sync) => sync.render(&mut put),
+            GenBody::Vote {
+                term,
+                candidate,
+                last_index,
+                last_term,
+                pre,
+                relayed,
+            } => {
+                put("type", "vote".into());
+                put("term", term.value());
+                put("candidate", candidate.render().into());
+                put("last_index", last_index.value());
+                put("last_term", last_term.value());
+                put("pre", (*pre).into());
+                if let Some(relayed) = relayed {
+                    put("relayed", (*relayed).into());
+                }
+            }
+            GenBody::VoteReply {
+                term,
+                voter,
+                candidate,
+                granted,
+                pre,
+                relayed,
+            } => {
+                put("type", "vote_reply".into());
+                put("term", term.value());
+                put("voter", voter.render().into());
+                put("candidate", candidate.render().into());
+                put("granted", (*granted).into());
+                put("pre", (*pre).into());
+                if let Some(relayed) = relayed {
+                    put("relayed", (*relayed).into());
+                }
+            }
         }
         body
     }
@@ -407,16 +706,6 @@ impl GenEnvelope {
         if !self.mutations.is_empty() || self.has_raw() {
             return None;
         }
-        let offsets = |pairs: &[(GenKey, GenNum)]| -> Option<Vec<(Key, Offset)>> {
-            // The rendered object keeps one entry per distinct key, the last one.
-            let mut map = std::collections::BTreeMap::new();
-            for (k, n) in pairs {
-                map.insert(k.render(), n);
-            }
-            map.into_iter()
-                .map(|(k, n)| Some((Key::new(&k), n.as_offset()?)))
-                .collect()
-        };
         let body = match &self.body {
             GenBody::Init {
                 msg_id,
@@ -496,6 +785,37 @@ impl GenEnvelope {
                     raw: Value::Object(self.body_value()).to_string().into(),
                 }
             }
+            GenBody::Sync(sync) => Body::Sync(Box::new(sync.expected()?)),
+            GenBody::Vote {
+                term,
+                candidate,
+                last_index,
+                last_term,
+                pre,
+                relayed,
+            } => Body::Vote(Vote {
+                term: Term(term.as_u64()?),
+                candidate: NodeId::new(&candidate.render()),
+                last_index: LogIndex(last_index.as_u64()?),
+                last_term: Term(last_term.as_u64()?),
+                pre: *pre,
+                relayed: relayed.unwrap_or(false),
+            }),
+            GenBody::VoteReply {
+                term,
+                voter,
+                candidate,
+                granted,
+                pre,
+                relayed,
+            } => Body::VoteReply(VoteReply {
+                term: Term(term.as_u64()?),
+                voter: NodeId::new(&voter.render()),
+                candidate: NodeId::new(&candidate.render()),
+                granted: *granted,
+                pre: *pre,
+                relayed: relayed.unwrap_or(false),
+            }),
         };
         Some(Message {
             src: NodeId::new(&self.src.render()),
@@ -524,6 +844,9 @@ const KNOWN_KINDS: &[&str] = &[
     "list_committed_offsets",
     "list_committed_offsets_ok",
     "error",
+    "sync",
+    "vote",
+    "vote_reply",
 ];
 
 /// A change applied to the rendered text rather than to the value.
