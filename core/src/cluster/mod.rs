@@ -1086,6 +1086,9 @@ impl Cluster {
             .count();
         if heard + 1 < self.majority() {
             self.election.step_down();
+            // The timeout drawn when this term began has long passed: without a fresh one
+            // the node would have no deadline and stand again only when some input came.
+            self.election.timeout_at = self.random_timeout(now);
             self.log(
                 out,
                 format!("steps down in term {term}: heard from {heard} peers lately, fewer than a majority needs"),

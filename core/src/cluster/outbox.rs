@@ -394,6 +394,10 @@ impl Cluster {
         }
         if let Some(from) = self.read_from() {
             soonest.at(now, from);
+            // A joining node keeps a timer even when it asks no one (it has read the
+            // term and waits to hear that term's leader): the fuzz target found one with
+            // no deadline at all, which waits on its peers' packets to move again.
+            soonest.at(now, now.add_micros(timing.heartbeat_us));
         }
         let unanswered = self.sends.outstanding.values().filter(|o| !o.answered);
         for o in unanswered {

@@ -36,8 +36,8 @@
 //!   commit (commits go through the log) waits past `Timing::send_deadline_us` for its
 //!   answer, and `init` not past `Timing::hold_us`;
 //! - `next_deadline()` lies after now (a deadline at or before now would make a driver
-//!   tick forever), and exists: a cluster member always has a timer running (this half
-//!   waits for a fix, see [`DEADLINE_REQUIRED`]);
+//!   tick forever), and exists: a node in a cluster always has a timer running (see
+//!   [`DEADLINE_REQUIRED`]);
 //! - the node's logs as its answers show them: an offset of a key never shows two
 //!   payloads; a poll's run for a key starts at the requested offset, is contiguous, and
 //!   reaches at least every offset the node has shown before (committed entries never
@@ -101,12 +101,11 @@ use world::{PrevChoice, World};
 const TAG_PREFIX: &str = "[\"tag\",";
 
 /// Whether the target requires a cluster member to have a deadline after every step.
-/// Off while the node has the known bug that the ignored regression test
-/// [`a_leader_that_steps_down_keeps_a_deadline`] replays: a leader that steps down by
-/// check-quorum keeps its old, already expired election timeout, which `deadline_after`
-/// drops, so the node may have no deadline at all. Turn it on with the fix. A deadline
-/// that exists must lie ahead either way.
-const DEADLINE_REQUIRED: bool = false;
+/// It was off while a leader that stepped down by check-quorum kept its old, already
+/// expired election timeout and so had no deadline at all (the regression test
+/// [`a_leader_that_steps_down_keeps_a_deadline`] replays it). A deadline that exists must
+/// lie ahead either way.
+const DEADLINE_REQUIRED: bool = true;
 
 /// Random cases under plain `cargo test`: a quarter of the other targets' share, since a
 /// case here steps the node about ten times as often and checks every packet it sends
@@ -1207,8 +1206,9 @@ impl Harness {
         let deadline = self.node.next_deadline();
         assert!(
             deadline.map_or(!self.deadline_required, |d| d > self.now),
-            "a cluster member's deadline is {deadline:?} at {}: it must lie ahead",
-            self.now
+            "the node's deadline is {deadline:?} at {}: it must lie ahead ({:?})",
+            self.now,
+            self.node.status()
         );
     }
 
@@ -1968,8 +1968,8 @@ fn every_check_catches_its_planted_bug() {
     }
 }
 
-/// Found by this target: a leader that steps down by check-quorum is left without a
-/// deadline. It led from an election whose timeout, drawn when it adopted the term, has
+/// Found by this target (fixed: check-quorum now draws a fresh timeout): a leader that
+/// stepped down by check-quorum was left without a deadline. It led from an election whose timeout, drawn when it adopted the term, has
 /// long passed; `Election::step_down` keeps that timeout, `tick` does not act on it in the
 /// step that stepped down (the leader and non-leader branches are exclusive), and
 /// `deadline_after` drops it because it is not after now. Having heard no peer within an
@@ -1979,7 +1979,6 @@ fn every_check_catches_its_planted_bug() {
 /// The node leads three nodes after the fake peers' votes, no follower answers its
 /// packets, and three seconds later it steps down.
 #[test]
-#[ignore = "replay: a leader that steps down by check-quorum has no deadline (cluster bug, reported)"]
 fn a_leader_that_steps_down_keeps_a_deadline() {
     let step = |advance, action| GenStep {
         advance,
