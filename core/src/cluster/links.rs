@@ -36,7 +36,8 @@ pub(crate) struct Link {
     pub(crate) relay_until: Option<Timestamp>,
     /// When any message last came from the peer.
     pub(crate) heard_at: Option<Timestamp>,
-    /// The peer asked for a packet back (it is joining): the next window sends one.
+    /// A packet is owed to the peer: it asked for one (it is joining), or we have just
+    /// joined and it must hear so. The next window this link may use sends one.
     pub(crate) answer_due: bool,
 }
 

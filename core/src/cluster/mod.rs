@@ -126,8 +126,6 @@ pub(crate) struct Cluster {
     campaigned_at: Timestamp,
     /// Per node, whether its own packets say it is a member (ours at `me` unused).
     members: Vec<bool>,
-    /// This node has just joined: it tells every peer at the next window.
-    announce: bool,
     timing: Timing,
     rng: Rng,
     journal: Journal,
@@ -217,7 +215,6 @@ impl Cluster {
             standing: Standing::Joining(Box::new(Joining::new(ids.len(), read_from))),
             campaigned_at: now,
             members: vec![false; ids.len()],
-            announce: false,
             ids,
             timing,
             rng,

@@ -213,7 +213,7 @@ impl Cluster {
             let probe = !live;
             // A joining node asks; any node answers a peer that asked.
             let asking = self.asks(peer, now);
-            let answering = self.links[peer].answer_due || self.announce;
+            let answering = self.links[peer].answer_due;
             if !(lead || to_leader || relay || tells_all || probe || asking || answering) {
                 continue;
             }
@@ -367,7 +367,6 @@ impl Cluster {
         if leader_told {
             self.relay_facts = false;
         }
-        self.announce = false;
         self.deadline = self.deadline_after(now, soonest);
     }
 

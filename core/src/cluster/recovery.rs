@@ -266,7 +266,12 @@ impl Cluster {
         }
         self.election.timeout_at = self.random_timeout(now);
         self.stand_first(now);
-        self.announce = true;
+        // Every peer hears at once that this node now takes part (a joining node counts
+        // towards nothing). Per link, so that a link that already carried a packet in
+        // this window sends the news in the next one rather than dropping it.
+        for link in &mut self.links {
+            link.answer_due = true;
+        }
         self.commit_stale = true;
         let term = self.election.term;
         self.log(out, format!("joined in term {term}: {why}"));
