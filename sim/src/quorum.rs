@@ -172,20 +172,52 @@ impl Timeline {
         at > 0 && self.segments[at - 1].1.contains(&i)
     }
 
-    /// The longest stretch of `[0, end]` during which some majority could talk.
+    /// Whether `node` stayed in the majority's component for all of `[from, until)`, and
+    /// that component lost no member meanwhile (a lost member may have led): whether a
+    /// send invoked at `node` at `from` had until `until` to be acknowledged.
+    pub fn stays_in_majority(&self, node: &str, from: Micros, until: Micros) -> bool {
+        let Some(&i) = self.index.get(node) else {
+            return false;
+        };
+        let first = self.segments.partition_point(|(start, _)| *start <= from);
+        if first == 0 {
+            return false;
+        }
+        let mut before = &self.segments[first - 1].1;
+        if !before.contains(&i) {
+            return false;
+        }
+        for (start, members) in &self.segments[first..] {
+            if *start >= until {
+                break;
+            }
+            if !members.contains(&i) || !members.is_superset(before) {
+                return false;
+            }
+            before = members;
+        }
+        true
+    }
+
+    /// The longest stretch of `[0, end]` during which some majority could talk without
+    /// losing a member: a member that crashes or is cut off may be the leader, and then
+    /// a new election must start over, so the stretch starts again at that moment.
     pub fn longest_majority_window(&self, end: Micros) -> Micros {
         let mut longest = 0;
-        let mut since = None;
+        let mut since: Option<Micros> = None;
+        let mut before: Option<&BTreeSet<usize>> = None;
         for (from, members) in &self.segments {
             let from = (*from).min(end);
-            match (members.is_empty(), since) {
-                (false, None) => since = Some(from),
-                (true, Some(s)) => {
-                    longest = longest.max(from - s);
-                    since = None;
-                }
-                _ => {}
+            if let Some(s) = since
+                && (members.is_empty() || before.is_some_and(|b| !members.is_superset(b)))
+            {
+                longest = longest.max(from - s);
+                since = None;
             }
+            if since.is_none() && !members.is_empty() {
+                since = Some(from);
+            }
+            before = Some(members);
         }
         if let Some(s) = since {
             longest = longest.max(end - s);
@@ -392,11 +424,23 @@ mod tests {
         );
         assert!(slow.in_majority("n1", 2_600_000) && !slow.in_majority("n0", 2_600_000));
         assert!(slow.in_majority("n0", 2_900_000));
-        assert_eq!(plain.longest_majority_window(10_000_000), 10_000_000);
+        // Each crash of a member starts the stretch again; the last one is at 1.8 s.
+        assert_eq!(
+            plain.longest_majority_window(10_000_000),
+            10_000_000 - 1_800_000
+        );
         assert_eq!(
             slow.longest_majority_window(10_000_000),
             10_000_000 - 2_600_000
         );
+        // A send at n2 at 1.3 s had until 1.5 s, when n1 crashed; one at 3 s had all along.
+        assert!(slow.stays_in_majority("n2", 1_300_000, 1_450_000));
+        assert!(!slow.stays_in_majority("n2", 1_300_000, 2_000_000));
+        assert!(
+            !slow.stays_in_majority("n0", 1_300_000, 1_400_000),
+            "n0 was recovering"
+        );
+        assert!(slow.stays_in_majority("n0", 3_000_000, 9_000_000));
     }
 
     #[test]
@@ -431,6 +475,8 @@ mod tests {
             }],
         );
         assert_eq!(longest_majority_window(&h, &names(1)), 1_000_000);
-        assert_eq!(longest_majority_window(&h, &names(3)), 4_000_000);
+        // Three nodes keep a majority, but the crashed one may have led: the stretch in
+        // which an election need not start over begins again at the crash.
+        assert_eq!(longest_majority_window(&h, &names(3)), 3_000_000);
     }
 }

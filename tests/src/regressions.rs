@@ -155,6 +155,14 @@ const ONCE_FAILED: &[(&str, &str)] = &[
          --max-writes-per-key 16 --loss 0.1 --crash-nodes 1 --poll-msgs-max 3 \
          --poll-bytes-max 8",
     ),
+    (
+        "two nodes, 20% loss, idle: four of the follower's echoes (every other heartbeat) lost \
+         in a row, so the leader stepped down by check-quorum, a final poller's commit got \
+         13, and its reads went missing (unseen); a leader now asks a quiet peer to answer",
+        "--seed 5048521262670385560 --node-count 2 --concurrency 1n --time-limit 3.2 \
+         --rate 137 --latency 59 --latency-dist uniform --nemesis-interval 1.5 --key-count 3 \
+         --max-writes-per-key 30 --loss 0.2 --duplicate 0.37 --poll-msgs-max 12",
+    ),
 ];
 
 fn options(flags: &str) -> Options {

@@ -93,9 +93,16 @@ pub fn verdict(options: &Options, outcome: &Outcome, report: &Report, strict: bo
         let grace = crate::run::recovery_grace_us(options);
         let timeline = crate::quorum::Timeline::with_recovery(history, &nodes, grace);
         let longest_us = timeline.longest_majority_window(history.main_phase_end);
-        let sends_in_majority =
-            crate::quorum::Unavailability::over(history, &timeline).sends_in_majority;
-        if longest_us < quorum_window_us(options) || sends_in_majority == 0 {
+        // A send had a chance if its node stayed with an undisturbed majority for the
+        // quorum window after it was invoked (a send at a node that then crashed, or
+        // was cut off, or whose majority lost its leader, may have had none).
+        let window = quorum_window_us(options);
+        let had_a_chance = history.ops.iter().any(|op| {
+            op.ty == crate::history::OpType::Invoke
+                && op.f == crate::history::F::Send
+                && timeline.stays_in_majority(op.node.as_str(), op.time, op.time + window)
+        });
+        if longest_us < window || !had_a_chance {
             return Verdict::NoQuorum { longest_us };
         }
     }
@@ -347,7 +354,7 @@ pub fn summary(options: &Options, outcome: &Outcome, report: &Report) -> String 
         Verdict::NoQuorum { longest_us } => {
             let _ = writeln!(
                 out,
-                "NO QUORUM: no send could be acknowledged by a majority (the longest stretch in which a majority of the servers could reach each other was {}, or every send went to a node cut off from it); Maelstrom calls this invalid, but it says nothing about the node",
+                "NO QUORUM: no send could be acknowledged by a majority (the longest stretch in which a majority of the servers could reach each other was {}, or no send's node stayed with an undisturbed majority for long enough after it); Maelstrom calls this invalid, but it says nothing about the node",
                 trace::time(longest_us)
             );
         }
