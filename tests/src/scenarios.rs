@@ -138,6 +138,17 @@ impl Cluster {
         self.now.micros_since(start)
     }
 
+    /// Every request in `ids` (one per node, in node order) was answered `send_ok`.
+    fn assert_all_ok(&self, ids: &[u64]) {
+        for (i, id) in ids.iter().enumerate() {
+            assert!(
+                matches!(self.outcome(*id), Some(Ok(_))),
+                "n{i}'s send: {:?}",
+                self.outcome(*id)
+            );
+        }
+    }
+
     /// Every acknowledged send is in node `i`'s log, at its offset, exactly once.
     fn assert_holds_every_ack(&mut self, i: usize) {
         let keys: BTreeSet<String> = self.acked.iter().map(|(k, ..)| k.clone()).collect();
@@ -409,13 +420,7 @@ fn a_one_way_ring_of_three_still_commits_every_nodes_sends() {
     c.run_for(ms(200));
     let ids: Vec<u64> = (0..3).map(|i| c.send(i, "r", &i.to_string())).collect();
     c.run_for(ms(1_500));
-    for (i, id) in ids.iter().enumerate() {
-        assert!(
-            matches!(c.outcome(*id), Some(Ok(_))),
-            "n{i}'s send: {:?}",
-            c.outcome(*id)
-        );
-    }
+    c.assert_all_ok(&ids);
     c.heal();
     c.run_for(ms(500));
     c.assert_one_leader_per_term();
@@ -465,13 +470,7 @@ fn a_majorities_ring_of_five_commits_every_nodes_sends() {
     c.run_for(ms(300));
     let ids: Vec<u64> = (0..5).map(|i| c.send(i, "r", &i.to_string())).collect();
     c.run_for(ms(2_000));
-    for (i, id) in ids.iter().enumerate() {
-        assert!(
-            matches!(c.outcome(*id), Some(Ok(_))),
-            "n{i}'s send: {:?}",
-            c.outcome(*id)
-        );
-    }
+    c.assert_all_ok(&ids);
     c.heal();
     c.run_for(ms(500));
     c.assert_one_leader_per_term();
@@ -505,9 +504,7 @@ fn a_partition_that_heals_during_an_election_still_ends_with_one_leader() {
     assert!(c.term_of(leader) > term);
     let ids: Vec<u64> = (0..5).map(|i| c.send(i, "h", &i.to_string())).collect();
     c.run_for(ms(500));
-    for id in &ids {
-        assert!(matches!(c.outcome(*id), Some(Ok(_))));
-    }
+    c.assert_all_ok(&ids);
     c.assert_logs_agree(&["h"]);
 }
 
