@@ -4,7 +4,7 @@ use crate::cluster::{Cluster, Status, Timing};
 use crate::ids::{Key, MsgId, NodeId, Offset};
 use crate::log::{Budget, Logs};
 use crate::offsets::Offsets;
-use crate::protocol::{Body, ErrorCode, Malformed, Message, Op};
+use crate::protocol::{Body, ErrorCode, Malformed, Message};
 use crate::time::Timestamp;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -352,9 +352,7 @@ impl Node {
             }
             Body::Send { msg_id, key, msg } => match &mut serving.replica {
                 // With peers, the send is answered once a majority holds it.
-                Some(replica) => {
-                    replica.on_request(self.now, src, msg_id, Op::Send { key, msg }, out)
-                }
+                Some(replica) => replica.on_send(self.now, src, msg_id, key, msg, out),
                 None => {
                     let offset = serving.on_send(&key, msg.as_str());
                     out.push(serving.reply(
@@ -389,27 +387,24 @@ impl Node {
                 let reply = serving.on_poll(msg_id, offsets, &self.config);
                 out.push(serving.reply(src, reply));
             }
-            Body::CommitOffsets { msg_id, offsets } => match &mut serving.replica {
-                // With peers, a commit goes through the log like a send, and is answered
-                // once a majority holds it. One that raises nothing this node has applied
-                // needs no majority: what it asks for is already held by one.
-                Some(replica)
-                    if offsets
-                        .iter()
-                        .any(|(key, offset)| serving.offsets.get(key) < Some(*offset)) =>
+            Body::CommitOffsets { msg_id, offsets } => {
+                // A committed offset is a max-register (spec: kafka.md 2.4): raised here
+                // and answered at once, never waiting on a peer. With peers, what it
+                // raised also goes through the log, so that every node, and this one
+                // after a restart, comes to list it (see `cluster::sends`).
+                let raised = serving.on_commit_offsets(offsets);
+                if let Some(replica) = &mut serving.replica
+                    && !raised.is_empty()
                 {
-                    replica.on_request(self.now, src, msg_id, Op::Commit { offsets }, out)
+                    replica.spread_commit(self.now, raised);
                 }
-                _ => {
-                    serving.on_commit_offsets(offsets);
-                    out.push(serving.reply(
-                        src,
-                        Body::CommitOffsetsOk {
-                            in_reply_to: msg_id,
-                        },
-                    ));
-                }
-            },
+                out.push(serving.reply(
+                    src,
+                    Body::CommitOffsetsOk {
+                        in_reply_to: msg_id,
+                    },
+                ));
+            }
             Body::ListCommittedOffsets { msg_id, keys } => {
                 let reply = match &serving.replica {
                     // A node that has just started may be behind what its former self
@@ -547,11 +542,13 @@ impl Serving {
         }
     }
 
-    /// spec: kafka.md 2.4 — a committed offset only moves forward.
-    fn on_commit_offsets(&mut self, offsets: Vec<(Key, Offset)>) {
-        for (key, offset) in offsets {
-            self.offsets.raise(&key, offset);
-        }
+    /// spec: kafka.md 2.4 — a committed offset only moves forward. Returns the offsets
+    /// that rose: only those are news to the rest of a cluster.
+    fn on_commit_offsets(&mut self, offsets: Vec<(Key, Offset)>) -> Vec<(Key, Offset)> {
+        offsets
+            .into_iter()
+            .filter(|(key, offset)| self.offsets.raise(key, *offset))
+            .collect()
     }
 
     /// spec: kafka.md 2.5 — the committed offset of each asked key that has one.

@@ -2,10 +2,10 @@
 //!
 //! A committed offset only says how far some client has processed a key, so raises
 //! commute: any order of them gives the same maximum, and a node's answer never goes
-//! back (spec: kafka.md 2.4, 2.5). A single node raises on request. In a cluster the
-//! raises are entries of the replicated log (`cluster::journal`), applied as they
-//! commit, so every node's offsets are those of its committed prefix and an acknowledged
-//! commit survives any minority of nodes forgetting it.
+//! back (spec: kafka.md 2.4, 2.5). A node raises on request and answers at once. In a
+//! cluster what rose also becomes an entry of the replicated log (`cluster::journal`),
+//! and every node raises its copy as it applies the entry: every node comes to list
+//! every commit, and a restarted node gets them back with the log.
 //!
 //! Invariants:
 //! - an offset in `map` never decreases, and is at most [`Offset::MAX`].

@@ -288,6 +288,43 @@ impl Cluster {
         }
     }
 
+    /// A client commits `offset` of `key` at node `i`; returns how long the answer took,
+    /// or `None` if none came within the step.
+    fn commit(&mut self, i: usize, key: &str, offset: u64) -> Option<u64> {
+        let id = self.next_msg_id;
+        self.next_msg_id += 1;
+        self.asked.insert(id, self.now);
+        let body = Body::CommitOffsets {
+            msg_id: MsgId(id),
+            offsets: vec![(Key::new(key), Offset(offset))],
+        };
+        self.request(i, id, body);
+        match self.answers.get(&id) {
+            Some((_, Body::CommitOffsetsOk { .. })) => self.waited_us(id),
+            None => None,
+            Some((_, other)) => panic!("a commit got {other:?}"),
+        }
+    }
+
+    /// What node `i` lists for `key`: `Err` with the code when it refuses.
+    fn listed(&mut self, i: usize, key: &str) -> Result<Option<u64>, ErrorCode> {
+        let id = self.next_msg_id;
+        self.next_msg_id += 1;
+        let body = Body::ListCommittedOffsets {
+            msg_id: MsgId(id),
+            keys: vec![Key::new(key)],
+        };
+        self.request(i, id, body);
+        match self.answers.get(&id) {
+            Some((_, Body::ListCommittedOffsetsOk { offsets, .. })) => Ok(offsets
+                .iter()
+                .find(|(k, _)| k.as_str() == key)
+                .map(|(_, o)| o.0)),
+            Some((_, Body::Error { code, .. })) => Err(*code),
+            other => panic!("a list got {other:?}"),
+        }
+    }
+
     /// The answer to request `id`, if it came: `Ok(offset)` or `Err(code)`.
     fn outcome(&self, id: u64) -> Option<Result<u64, ErrorCode>> {
         match &self.answers.get(&id)?.1 {
@@ -818,6 +855,114 @@ fn a_node_that_crashes_while_cut_off_restarts_into_the_majority_and_catches_up()
     c.assert_holds_every_ack(lonely);
     c.assert_logs_agree(&["k"]);
     c.assert_one_leader_per_term();
+}
+
+#[test]
+fn a_commit_is_answered_at_once_and_reaches_every_node() {
+    // Committed offsets are max-registers spread without blocking (issue 8.3): the
+    // client has its answer in the step that brought the commit, at a follower and at
+    // a node cut off from everyone, and every node lists it once the network lets it.
+    let mut c = Cluster::new(3, 5);
+    c.run_for(ms(500));
+    let leader = c.leader().expect("a leader");
+    let follower = (leader + 1) % 3;
+    let lonely = (leader + 2) % 3;
+    assert_eq!(
+        c.commit(follower, "a", 4),
+        Some(0),
+        "a follower's commit waited"
+    );
+    assert_eq!(c.listed(follower, "a"), Ok(Some(4)));
+    c.run_for(ms(100));
+    c.isolate(lonely);
+    c.run_for(ms(1_000));
+    assert_eq!(
+        c.commit(lonely, "b", 9),
+        Some(0),
+        "a cut-off node's commit waited"
+    );
+    assert_eq!(
+        c.listed(lonely, "b"),
+        Ok(Some(9)),
+        "its own answer went back"
+    );
+    c.run_for(ms(200));
+    for i in 0..3 {
+        assert_eq!(c.listed(i, "a"), Ok(Some(4)), "n{i} never learned a");
+    }
+    assert_eq!(c.listed(leader, "b"), Ok(None), "b crossed the cut");
+    c.heal();
+    c.run_for(ms(1_500));
+    for i in 0..3 {
+        assert_eq!(c.listed(i, "b"), Ok(Some(9)), "n{i} never learned b");
+    }
+}
+
+#[test]
+fn a_cut_off_nodes_commits_fold_into_one_entry() {
+    // A node cut off for long keeps one pending commit (the maximum per key), not one
+    // per request: memory stays bounded, and the heal costs one log entry.
+    let mut c = Cluster::new(3, 1);
+    c.run_for(ms(500));
+    let leader = c.leader().expect("a leader");
+    let lonely = (leader + 1) % 3;
+    c.isolate(lonely);
+    c.run_for(ms(1_000));
+    let before = c.nodes[leader].status().expect("a member").last;
+    for k in 0..200 {
+        assert_eq!(c.commit(lonely, ["a", "b"][k % 2], k as u64), Some(0));
+        c.run_for(ms(5));
+    }
+    c.heal();
+    c.run_for(ms(1_500));
+    let after = c.nodes[leader].status().expect("a member").last;
+    assert_eq!(
+        c.leader(),
+        Some(leader),
+        "the test assumes one leader throughout"
+    );
+    assert_eq!(
+        after.0 - before.0,
+        1,
+        "200 commits while cut off became these entries"
+    );
+    for i in 0..3 {
+        assert_eq!(c.listed(i, "a"), Ok(Some(198)));
+        assert_eq!(c.listed(i, "b"), Ok(Some(199)));
+    }
+}
+
+#[test]
+fn a_commit_outlives_its_node_once_it_has_gone_out() {
+    // The price of answering at once: a node that crashes before its commit has left
+    // loses it (its packets are lost here, then it crashes). Once one exchange with the
+    // leader has passed (a batching window and a round trip), a majority holds it and
+    // the restarted node lists it again.
+    for (lose_packets, kept) in [(true, false), (false, true)] {
+        let mut c = Cluster::new(3, 5);
+        c.run_for(ms(500));
+        let leader = c.leader().expect("a leader");
+        let other = (leader + 1) % 3;
+        if lose_packets {
+            let id = c.ids[other].clone();
+            c.drop_if = Some(Box::new(move |m: &Message| m.src == id));
+        }
+        assert_eq!(c.commit(other, "k", 7), Some(0));
+        c.run_for(ms(30));
+        c.crash(other);
+        c.drop_if = None;
+        c.run_for(ms(10));
+        c.restart(other);
+        c.run_until_member(other, ms(5_000));
+        c.run_for(ms(100));
+        let listed = c.listed(other, "k");
+        assert_eq!(
+            listed == Ok(Some(7)),
+            kept,
+            "lost packets {lose_packets}: {listed:?}"
+        );
+        assert_eq!(c.listed(leader, "k") == Ok(Some(7)), kept);
+    }
 }
 
 #[test]

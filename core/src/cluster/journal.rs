@@ -9,7 +9,8 @@
 //!
 //! Consumers' committed offsets travel in the same log ([`Entry::Commit`]): applying one
 //! raises each key's max-register in [`Offsets`], so every node's committed offsets are
-//! those of its committed prefix, and an acknowledged commit is held by a majority.
+//! at least those of its committed prefix (the node that took a commit raised its own
+//! copy when it answered, before the entry existed).
 //!
 //! Offsets fall out of the order: a send's offset in its key is the number of earlier
 //! entries of that key, so every node that applies the same committed prefix gives every

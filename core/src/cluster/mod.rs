@@ -7,7 +7,8 @@
 //! talks to ([`sends`]), and acknowledged once a majority holds it; every node applies the
 //! committed prefix to its own per-key logs and answers polls from them, so polls never
 //! wait and never show what a new leader could drop. Committed consumer offsets are
-//! max-registers passed along beside the log ([`crate::offsets`]).
+//! max-registers ([`crate::offsets`]): a node raises its own and answers at once, then
+//! passes what rose through the log so that every node raises its copy.
 //!
 //! Everything a node tells a peer travels in one packet per link per batching window
 //! ([`outbox`], [`links`]), which also carries what the sender knows of every node's
@@ -33,12 +34,12 @@ mod timing;
 
 pub use timing::Timing;
 
-use crate::ids::{LogIndex, MsgId, NodeId, Term};
+use crate::ids::{Key, LogIndex, MsgId, NodeId, Offset, Term};
 use crate::log::Logs;
 use crate::node::Output;
 use crate::offsets::Offsets;
 use crate::protocol::{
-    Body, Entry, ErrorCode, Forward, Message, Op, Origin, Sync, Vote, VoteReply,
+    Body, Entry, ErrorCode, Forward, Message, Op, Origin, Payload, Sync, Vote, VoteReply,
 };
 use crate::rand::Rng;
 use crate::time::Timestamp;
@@ -439,20 +440,21 @@ impl Cluster {
 
     // ---- Client requests ----
 
-    /// A client's `send` or `commit_offsets`: appended if we lead, forwarded if we know a
-    /// live leader, held for a while otherwise (spec: kafka.md 2.2, 2.4).
-    pub(crate) fn on_request(
+    /// A client's `send`: appended if we lead, forwarded if we know a live leader, held
+    /// for a while otherwise (spec: kafka.md 2.2).
+    pub(crate) fn on_send(
         &mut self,
         now: Timestamp,
         client: NodeId,
         msg_id: MsgId,
-        op: Op,
+        key: Key,
+        msg: Payload,
         out: &mut Vec<Output>,
     ) {
         let request = Request {
             client,
             msg_id,
-            op,
+            op: Op::Send { key, msg },
             received: now,
         };
         if self.has_live_leader(now) {
@@ -464,26 +466,37 @@ impl Cluster {
         }
     }
 
-    /// Answers a request that went nowhere: a send with the definite error 11; a commit
-    /// with the indefinite 13, since a definite error on a commit is what Maelstrom's
-    /// client cannot survive (spec: kafka.md 2.4 — it has already moved on).
+    /// Committed offsets this node has just raised and acknowledged: they go into the
+    /// log (appended if we lead, forwarded otherwise, whenever a leader is known), so
+    /// that every node comes to list them and a restarted node learns them back. A
+    /// commit never waits for a majority (issue 8.3: max-registers spread without
+    /// blocking): raises commute, so its order in the log changes nothing, and a node's
+    /// own answers never go back because it raised its own copy first. What that costs:
+    /// a node that crashes before its commit has reached a majority loses it, and
+    /// consumers re-read from the commit before (at least once, never a lost message);
+    /// docs/replication.md weighs it.
+    pub(crate) fn spread_commit(&mut self, now: Timestamp, offsets: Vec<(Key, Offset)>) {
+        if self.election.is_leader() {
+            if let Some(seq) = self.sends.commit(offsets, now, Some(now)) {
+                let op = self.sends.outstanding[&seq].op.clone();
+                let _ = self.append_op(op, self.origin(seq));
+            }
+        } else {
+            self.sends.commit(offsets, now, None);
+        }
+    }
+
+    /// Answers a send that went nowhere with the definite error 11.
     fn refuse(&self, request: &Request, out: &mut Vec<Output>) {
-        let body = match request.op {
-            Op::Send { .. } => error(
-                request.msg_id,
-                ErrorCode::TEMPORARILY_UNAVAILABLE,
-                "no leader is reachable; nothing was stored",
-            ),
-            Op::Commit { .. } => error(
-                request.msg_id,
-                ErrorCode::CRASH,
-                "no leader is reachable; the commit was not stored (13, since a commit never gets a definite error)",
-            ),
-        };
+        let body = error(
+            request.msg_id,
+            ErrorCode::TEMPORARILY_UNAVAILABLE,
+            "no leader is reachable; nothing was stored",
+        );
         self.reply(request, body, out);
     }
 
-    /// Numbers a request and appends it (leader) or queues it for the leader.
+    /// Numbers a send and appends it (leader) or queues it for the leader.
     fn pass_on(&mut self, request: Request, now: Timestamp) {
         if self.election.is_leader() {
             let op = request.op.clone();
@@ -1011,8 +1024,9 @@ impl Cluster {
             .sends
             .outstanding
             .iter()
-            .map(|(&seq, o)| (seq, o.request.op.clone()))
+            .map(|(&seq, o)| (seq, o.op.clone()))
             .collect();
+        self.sends.close_commit();
         for (seq, op) in own {
             let _ = self.append_op(op, self.origin(seq));
         }
@@ -1147,17 +1161,24 @@ impl Cluster {
             let Some(o) = self.sends.outstanding.remove(&a.seq) else {
                 continue;
             };
-            if !o.answered {
-                let in_reply_to = o.request.msg_id;
-                let body = match a.offset {
-                    Some(offset) => Body::SendOk {
-                        in_reply_to,
-                        offset,
-                    },
-                    None => Body::CommitOffsetsOk { in_reply_to },
-                };
-                self.reply(&o.request, body, out);
-            }
+            // A commit was answered when it came; a send may have had its 13.
+            let Some(request) = o.awaiting() else {
+                continue;
+            };
+            let body = match a.offset {
+                Some(offset) => Body::SendOk {
+                    in_reply_to: request.msg_id,
+                    offset,
+                },
+                // Only a peer that forges this node's origins can put a commit in the
+                // log under a send's name; the send may or may not be stored.
+                None => error(
+                    request.msg_id,
+                    ErrorCode::CRASH,
+                    "a peer logged another request under this send's name; it may or may not be stored",
+                ),
+            };
+            self.reply(&request, body, out);
         }
     }
 
@@ -1177,9 +1198,11 @@ impl Cluster {
         let deadline = self.timing.send_deadline_us;
         let mut answers = Vec::new();
         for o in self.sends.outstanding.values_mut() {
-            if !o.answered && (cut_off || now >= o.request.received.add_micros(deadline)) {
-                o.answered = true;
-                answers.push(o.request.clone());
+            if (cut_off || now >= o.received.add_micros(deadline))
+                && let Some(request) = o.awaiting()
+            {
+                o.asker = None;
+                answers.push(request);
             }
         }
         for request in answers {

@@ -192,7 +192,7 @@ impl Cluster {
                 let o = &self.sends.outstanding[seq];
                 Forward {
                     origin: self.origin(*seq),
-                    op: o.request.op.clone(),
+                    op: o.op.clone(),
                 }
             })
             .collect();
@@ -366,6 +366,7 @@ impl Cluster {
             self.send(peer, Body::Sync(Box::new(Sync { seq, ..sync })), out);
         }
         if forwards_sent {
+            self.sends.close_commit();
             for seq in due {
                 if let Some(o) = self.sends.outstanding.get_mut(&seq) {
                     o.sent_at = Some(now);
@@ -406,9 +407,13 @@ impl Cluster {
             // no deadline at all, which waits on its peers' packets to move again.
             soonest.at(now, now.add_micros(timing.heartbeat_us));
         }
-        let unanswered = self.sends.outstanding.values().filter(|o| !o.answered);
+        let unanswered = self
+            .sends
+            .outstanding
+            .values()
+            .filter(|o| o.asker.is_some());
         for o in unanswered {
-            soonest.at(now, o.request.received.add_micros(timing.send_deadline_us));
+            soonest.at(now, o.received.add_micros(timing.send_deadline_us));
         }
         if !self.has_live_leader(now) {
             // The node may find itself cut off when what it last heard grows old.

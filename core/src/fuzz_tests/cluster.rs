@@ -28,13 +28,13 @@
 //!   names outside the cluster;
 //! - every other message answers a request that is still awaiting its answer, from the
 //!   requester, with its `msg_id` and a reply of the request's kind (a send gets `send_ok`,
-//!   11 or 13; a commit `commit_offsets_ok` or 13, never 11; a list its offsets from a
+//!   11 or 13; a commit `commit_offsets_ok`, never an error; a list its offsets from a
 //!   member and 11 from a joining node, never the other way), and no request is answered
 //!   twice;
-//! - polls and lists are answered in the step that brought them (spec: kafka.md 2.3:
-//!   polls are answered from the node's own copy, without a round trip); no send or
-//!   commit (commits go through the log) waits past `Timing::send_deadline_us` for its
-//!   answer, and `init` not past `Timing::hold_us`;
+//! - polls, commits and lists are answered in the step that brought them (spec: kafka.md
+//!   2.3: polls are answered from the node's own copy, without a round trip; a commit
+//!   raises a max-register and is spread without blocking); no send waits past
+//!   `Timing::send_deadline_us` for its answer, and `init` not past `Timing::hold_us`;
 //! - `next_deadline()` lies after now (a deadline at or before now would make a driver
 //!   tick forever), and exists: a node in a cluster always has a timer running (see
 //!   [`DEADLINE_REQUIRED`]);
@@ -61,8 +61,8 @@
 //! What hostile peers can break, and what is then not checked: a peer that forges the
 //! node's own origins (or replays a client's tagged payload) can make the node believe a
 //! stranger's entry is its send, so the `send_ok`-names-its-payload and 11-never-shows
-//! checks stand down for the rest of that run (`forged`), and a send and a commit may take
-//! each other's answers. A peer may answer the node's question falsely and make it join. A peer that lies about
+//! checks stand down for the rest of that run (`forged`), and a send may get 13 when a
+//! forged commit takes its name. A peer may answer the node's question falsely and make it join. A peer that lies about
 //! leadership can split the log, so a send showing twice is only a finding in runs
 //! without hostile peer traffic; half the runs have none (`GenRun::hostile`).
 //!
@@ -266,11 +266,10 @@ enum Pending {
         received: Timestamp,
     },
     Poll(Vec<(Key, Offset)>),
-    /// A commit goes through the log like a send (unless it raises nothing the node has
-    /// applied), so it may wait as long.
+    /// A commit raises the node's max-registers and is answered at once; what it raised
+    /// goes through the log afterwards.
     CommitOffsets {
         offsets: Vec<(Key, Offset)>,
-        received: Timestamp,
     },
     /// `member`: whether the node was a member when the request came. A joining node
     /// lists nothing (error 11), a member always lists.
@@ -288,20 +287,14 @@ enum Pending {
 }
 
 impl Pending {
-    /// Whether `reply` is an answer of this request's kind. After a forged origin (see
-    /// the module docs) a send and a commit may take each other's answers: the node
-    /// cannot tell a stranger's entry named like its own request from that request.
-    fn accepts(&self, reply: &Body, forged: bool) -> bool {
+    /// Whether `reply` is an answer of this request's kind.
+    fn accepts(&self, reply: &Body) -> bool {
         match (self, reply) {
             (Pending::Send { .. }, Body::SendOk { .. }) => true,
             // spec: kafka.md 1.6 — 11: certainly not stored; 13: perhaps stored.
             (Pending::Send { .. }, Body::Error { code, .. }) => {
                 matches!(*code, ErrorCode::TEMPORARILY_UNAVAILABLE | ErrorCode::CRASH)
             }
-            // A commit never gets a definite error (spec: kafka.md 2.4): 13 only.
-            (Pending::CommitOffsets { .. }, Body::Error { code, .. }) => *code == ErrorCode::CRASH,
-            (Pending::Send { .. }, Body::CommitOffsetsOk { .. })
-            | (Pending::CommitOffsets { .. }, Body::SendOk { .. }) => forged,
             (Pending::ListCommittedOffsets { member, .. }, Body::ListCommittedOffsetsOk { .. }) => {
                 *member
             }
@@ -321,16 +314,14 @@ impl Pending {
     fn is_immediate(&self) -> bool {
         matches!(
             self,
-            Pending::Poll(_) | Pending::ListCommittedOffsets { .. }
+            Pending::Poll(_) | Pending::CommitOffsets { .. } | Pending::ListCommittedOffsets { .. }
         )
     }
 
     /// The latest time the node may answer it, if it has one.
     fn due(&self, timing: &Timing) -> Option<Timestamp> {
         match self {
-            Pending::Send { received, .. } | Pending::CommitOffsets { received, .. } => {
-                Some(received.add_micros(timing.send_deadline_us))
-            }
+            Pending::Send { received, .. } => Some(received.add_micros(timing.send_deadline_us)),
             Pending::Init { received } => Some(received.add_micros(timing.hold_us)),
             _ => None,
         }
@@ -476,7 +467,6 @@ impl Checker {
                     Body::Poll { offsets, .. } => Pending::Poll(offsets.clone()),
                     Body::CommitOffsets { offsets, .. } => Pending::CommitOffsets {
                         offsets: offsets.clone(),
-                        received: now,
                     },
                     Body::ListCommittedOffsets { keys, .. } => Pending::ListCommittedOffsets {
                         keys: keys.clone(),
@@ -610,10 +600,9 @@ impl Checker {
         let queue = self.awaiting.get_mut(&key).unwrap_or_else(|| {
             panic!("a reply to nothing awaiting one (or answered already): {message:?}")
         });
-        let forged = self.forged;
         let at = queue
             .iter()
-            .position(|p| p.accepts(&message.body, forged))
+            .position(|p| p.accepts(&message.body))
             .unwrap_or_else(|| panic!("a reply of the wrong kind: {message:?} answers {queue:?}"));
         let pending = queue.remove(at).expect("the position is in the queue");
         if queue.is_empty() {

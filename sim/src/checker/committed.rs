@@ -2,10 +2,19 @@
 //! answers, held against what clients committed. Maelstrom's checker looks at none of it;
 //! these are our stricter checks, reported apart from its verdict:
 //! - `committed-offset-regression`: a node lists less than it acknowledged or listed
-//!   before the request (a node's committed offsets never go back);
+//!   before the request, since it last started (a node's committed offsets never go
+//!   back while it runs);
 //! - `listed-offset-never-committed`: a node lists more than any client asked to commit
 //!   for that key before the list completed (a committed offset comes from a commit);
 //! - and a figure, not a check: how far the offsets one node lists trail another's.
+//!
+//! A node that crashes (our node-crash extension) starts a new *life*: floors set in one
+//! life do not bind the next. A committed offset is a max-register that a node raises
+//! and acknowledges at once and then passes on (issue 8.3: spread without blocking), so
+//! a crash may take an acknowledged commit that had not reached a majority yet; that
+//! costs consumers a re-read (they restart at the offset before), never a message. What
+//! a restarted node must do, list nothing until it has caught up with what its cluster
+//! holds, is tested by scenario (tests/src/scenarios.rs).
 //!
 //! Invariants:
 //! - a floor only counts against a `list_committed_offsets` that was *invoked* after the
@@ -20,7 +29,7 @@
 use super::Findings;
 use super::cases::{Case, names};
 use super::index::{Analysis, OpRef};
-use crate::history::{OpType, OpValue};
+use crate::history::{Micros, NemesisEvent, NemesisKind, OpType, OpValue};
 use replicator_core::{Key, NodeId};
 use std::collections::BTreeMap;
 
@@ -79,9 +88,14 @@ struct Floor {
     pos: usize,
 }
 
-/// Runs both checks and returns the cross-node staleness figure.
-pub(crate) fn check(a: &Analysis<'_>, out: &mut Findings) -> CommitStaleness {
-    let staleness = regressions(a, out);
+/// Runs both checks and returns the cross-node staleness figure. `nemesis` names the
+/// node crashes that end a node's life.
+pub(crate) fn check(
+    a: &Analysis<'_>,
+    nemesis: &[NemesisEvent],
+    out: &mut Findings,
+) -> CommitStaleness {
+    let staleness = regressions(a, &Lives::of(nemesis), out);
     never_committed(a, out);
     staleness
 }
@@ -104,10 +118,35 @@ fn lists<'h>(
         })
 }
 
-/// A node's view of committed offsets never goes back (spec: kafka.md 4.5): what it lists
-/// is at least every commit it acknowledged and every offset it listed before the request.
-fn regressions(a: &Analysis<'_>, out: &mut Findings) -> CommitStaleness {
-    let mut per_node: BTreeMap<&NodeId, BTreeMap<&Key, Rising<Floor>>> = BTreeMap::new();
+/// When each node crashed: a node's life is how many times it had crashed by then.
+struct Lives<'h> {
+    crashes: BTreeMap<&'h NodeId, Vec<Micros>>,
+}
+
+impl<'h> Lives<'h> {
+    fn of(nemesis: &'h [NemesisEvent]) -> Lives<'h> {
+        let mut crashes: BTreeMap<&NodeId, Vec<Micros>> = BTreeMap::new();
+        for event in nemesis {
+            if let NemesisKind::Crash(node) = &event.kind {
+                crashes.entry(node).or_default().push(event.time);
+            }
+        }
+        Lives { crashes }
+    }
+
+    /// The life of `node` that answered at `time` (events are in time order).
+    fn at(&self, node: &NodeId, time: Micros) -> usize {
+        self.crashes
+            .get(node)
+            .map_or(0, |c| c.partition_point(|&t| t <= time))
+    }
+}
+
+/// A node's view of committed offsets never goes back while it runs (spec: kafka.md 4.5):
+/// what it lists is at least every commit it acknowledged and every offset it listed
+/// before the request, in the same life.
+fn regressions(a: &Analysis<'_>, lives: &Lives<'_>, out: &mut Findings) -> CommitStaleness {
+    let mut per_node: BTreeMap<(&NodeId, usize), BTreeMap<&Key, Rising<Floor>>> = BTreeMap::new();
     let mut global: BTreeMap<&Key, Rising<(Floor, &NodeId)>> = BTreeMap::new();
     let mut staleness = CommitStaleness::default();
     // Acknowledged commits raise floors when their poll completes; lists, when theirs do.
@@ -130,7 +169,8 @@ fn regressions(a: &Analysis<'_>, out: &mut Findings) -> CommitStaleness {
     raises.sort_by_key(|&(pos, ..)| pos);
     for (pos, node, offsets, from_list) in raises {
         let floor = Floor { from_list, pos };
-        let own = per_node.entry(node).or_default();
+        let life = lives.at(node, a.op(pos).time);
+        let own = per_node.entry((node, life)).or_default();
         for (key, &offset) in offsets {
             own.entry(key).or_default().raise(pos, offset, floor);
             global
@@ -142,7 +182,7 @@ fn regressions(a: &Analysis<'_>, out: &mut Findings) -> CommitStaleness {
 
     for (pos, invoked, keys, listed) in lists(a) {
         let op = a.op(pos);
-        let own = per_node.get(&op.node);
+        let own = per_node.get(&(&op.node, lives.at(&op.node, op.time)));
         for key in keys {
             let returned = listed.get(key).copied();
             // Leaving a key out lists nothing: below any floor.

@@ -68,7 +68,7 @@ pub fn check(history: &History) -> Report {
     order::check(&a, &mut found);
     cycles::check(&a, &mut found);
 
-    let commit_staleness = committed::check(&a, &mut strict_found);
+    let commit_staleness = committed::check(&a, &checked.nemesis, &mut strict_found);
     vanished::check(&a, &mut strict_found);
     strict::check(&a, &checked, &mut strict_found);
 

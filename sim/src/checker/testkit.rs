@@ -248,6 +248,20 @@ impl Hb {
         self
     }
 
+    /// Node `node` crashes and restarts (the node-crash extension), between the ops
+    /// before and after.
+    pub fn node_crash(&mut self, node: &str) -> &mut Hb {
+        use crate::history::{NemesisEvent, NemesisKind};
+        for kind in [NemesisKind::Crash, NemesisKind::Restart] {
+            self.time += 1000;
+            self.history.nemesis.push(NemesisEvent {
+                time: self.time,
+                kind: kind(NodeId::new(node)),
+            });
+        }
+        self
+    }
+
     /// Direct access to the history being built (violations, net counts).
     pub fn history_mut(&mut self) -> &mut History {
         &mut self.history

@@ -563,6 +563,41 @@ fn committed_offsets_never_go_back_on_a_node() {
 }
 
 #[test]
+fn a_crash_ends_what_a_node_must_remember_of_its_commits() {
+    // n0 acknowledges a commit of 4, crashes before passing it on, and after its restart
+    // lists 2: the commit was a max-register spread without blocking (issue 8.3), and a
+    // crash may take one that no majority held yet. Another node's crash changes nothing.
+    let history = |crashed: Option<&str>| {
+        let mut h = Hb::new();
+        five(&mut h, "k");
+        h.on("n0").assign(0, &["k"]);
+        h.poll(0, &[("k", &[(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)])]);
+        if let Some(node) = crashed {
+            h.node_crash(node);
+        }
+        h.assign_listed(1, &["k"], &[("k", 2)]);
+        // What the new life lists binds it in turn.
+        h.assign_listed(2, &["k"], &[("k", 1)]);
+        check(&h.build())
+    };
+    let r = history(Some("n0"));
+    let [
+        Case::CommittedOffsetRegression {
+            returned,
+            floor,
+            floor_source,
+            ..
+        },
+    ] = r.cases(names::COMMITTED_OFFSET_REGRESSION)
+    else {
+        panic!("{r}")
+    };
+    assert_eq!((*returned, *floor, *floor_source), (Some(1), 2, "list"));
+    let r = history(Some("n1"));
+    assert_eq!(r.cases(names::COMMITTED_OFFSET_REGRESSION).len(), 2, "{r}");
+}
+
+#[test]
 fn concurrent_or_cross_node_commit_lag_is_no_regression() {
     let mut h = Hb::new();
     five(&mut h, "k");
