@@ -352,7 +352,7 @@ impl Node {
             }
             Body::Send { msg_id, key, msg } => match &mut serving.replica {
                 // With peers, the send is answered once a majority holds it.
-                Some(replica) => replica.on_send(self.now, src, msg_id, key, msg, out),
+                Some(replica) => replica.on_send(self.now, src, msg_id, key, msg),
                 None => {
                     let offset = serving.on_send(&key, msg.as_str());
                     out.push(serving.reply(

@@ -163,6 +163,14 @@ const ONCE_FAILED: &[(&str, &str)] = &[
          --rate 137 --latency 59 --latency-dist uniform --nemesis-interval 1.5 --key-count 3 \
          --max-writes-per-key 30 --loss 0.2 --duplicate 0.37 --poll-msgs-max 12",
     ),
+    (
+        "two nodes, the run's only send 35 ms after the only heal: the node, cut off until \
+         then and not yet probed by its 250 ms keepalive, refused it with 11 at once; a \
+         cut-off node now asks every peer and waits a heartbeat interval before refusing",
+        "--seed 101842 --node-count 2 --concurrency 1n --time-limit 2 --rate 5 --latency 1 \
+         --latency-dist uniform --nemesis partition --nemesis-interval 2 --key-count 1 \
+         --max-writes-per-key 16 --loss 0.01 --payloads any --poll-bytes-max 8",
+    ),
 ];
 
 fn options(flags: &str) -> Options {

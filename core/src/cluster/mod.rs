@@ -162,6 +162,11 @@ pub(crate) struct Cluster {
     /// When the node started: it cannot call itself cut off before it has had time to
     /// hear its peers.
     started: Timestamp,
+    /// When a send last came while this node was cut off: it asks every peer for an
+    /// answer at once, and refuses the send only if no answer changes its mind within a
+    /// heartbeat interval. The network may have healed a moment ago, and the node's own
+    /// keepalives are slow (swarm seed 101842: two nodes, a send 35 ms after the heal).
+    probe_at: Option<Timestamp>,
     /// When this node last asked for (pre-)votes.
     asked_at: Timestamp,
     /// The pre-vote this node granted last, `(term, claim, when)`: for an election
@@ -233,6 +238,7 @@ impl Cluster {
             answer_at: None,
             relayed: BTreeMap::new(),
             started: now,
+            probe_at: None,
             asked_at: now,
             pre_promise: None,
             backoff: 0,
@@ -441,7 +447,8 @@ impl Cluster {
     // ---- Client requests ----
 
     /// A client's `send`: appended if we lead, forwarded if we know a live leader, held
-    /// for a while otherwise (spec: kafka.md 2.2).
+    /// for a while otherwise (spec: kafka.md 2.2); `expire_sends` answers the held ones
+    /// that no leader comes for.
     pub(crate) fn on_send(
         &mut self,
         now: Timestamp,
@@ -449,7 +456,6 @@ impl Cluster {
         msg_id: MsgId,
         key: Key,
         msg: Payload,
-        out: &mut Vec<Output>,
     ) {
         let request = Request {
             client,
@@ -459,9 +465,14 @@ impl Cluster {
         };
         if self.has_live_leader(now) {
             self.pass_on(request, now);
-        } else if self.is_cut_off(now) {
-            self.refuse(&request, out);
         } else {
+            if self.is_cut_off(now)
+                && self
+                    .probe_at
+                    .is_none_or(|t| now >= t.add_micros(self.timing.heartbeat_us))
+            {
+                self.probe_at = Some(now);
+            }
             self.sends.held.push_back(request);
         }
     }
@@ -1182,14 +1193,24 @@ impl Cluster {
         }
     }
 
-    /// Answers sends that waited too long, or at once when this node is cut off: held
-    /// ones with the definite 11 (they went nowhere), outstanding ones with the
+    /// How long a send is held for a leader: while this node is cut off, only the
+    /// heartbeat interval its question to every peer has to be answered in.
+    fn hold_us(&self, cut_off: bool) -> u64 {
+        if cut_off {
+            self.timing.heartbeat_us
+        } else {
+            self.timing.hold_us
+        }
+    }
+
+    /// Answers sends that waited too long, or soon when this node is cut off: held ones
+    /// with the definite 11 (they went nowhere), outstanding ones (at once) with the
     /// indefinite 13. Outstanding sends are kept and retried: they may still commit, and
     /// must not commit twice.
     fn expire_sends(&mut self, now: Timestamp, out: &mut Vec<Output>) {
         let cut_off = self.is_cut_off(now);
         while let Some(request) = self.sends.held.front() {
-            if !cut_off && now < request.received.add_micros(self.timing.hold_us) {
+            if now < request.received.add_micros(self.hold_us(cut_off)) {
                 break;
             }
             let request = self.sends.held.pop_front().expect("front exists");

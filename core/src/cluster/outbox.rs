@@ -220,7 +220,12 @@ impl Cluster {
                 && self.links[peer]
                     .heard_at
                     .is_none_or(|t| now >= t.add_micros(timing.election_us / 2));
-            let asking = self.asks(peer, now) || leader_asks;
+            // A cut-off node that got a send asks every peer once whether the network
+            // has healed (see `Cluster::probe_at`).
+            let probe_due = self
+                .probe_at
+                .is_some_and(|t| self.links[peer].last_sent.is_none_or(|sent| sent < t));
+            let asking = self.asks(peer, now) || leader_asks || probe_due;
             let answering = self.links[peer].answer_due;
             if !(lead || to_leader || relay || tells_all || probe || asking || answering) {
                 continue;
@@ -269,6 +274,7 @@ impl Cluster {
             let urgent = keepalive
                 || answering
                 || ask_due
+                || probe_due
                 || (gives_log
                     && (entries_from.is_some()
                         || (commit_news && self.journal.commit() > link.sent_commit)))
@@ -398,7 +404,8 @@ impl Cluster {
             }
         }
         if let Some(request) = self.sends.held.front() {
-            soonest.at(now, request.received.add_micros(timing.hold_us));
+            let cut_off = self.is_cut_off(now);
+            soonest.at(now, request.received.add_micros(self.hold_us(cut_off)));
         }
         if let Some(from) = self.read_from() {
             soonest.at(now, from);
