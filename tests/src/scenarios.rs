@@ -971,42 +971,22 @@ fn a_restarted_node_lists_no_offsets_until_it_has_caught_up() {
     c.run_for(ms(300));
     let leader = c.leader().expect("a leader");
     let other = (leader + 1) % 3;
-    let id = c.next_msg_id;
-    c.next_msg_id += 1;
-    let commit = Body::CommitOffsets {
-        msg_id: MsgId(id),
-        offsets: vec![(Key::new("k"), Offset(7))],
-    };
-    c.request(other, id, commit);
+    assert_eq!(c.commit(other, "k", 7), Some(0));
     c.run_for(ms(100));
-    assert!(matches!(
-        c.answers.get(&id),
-        Some((_, Body::CommitOffsetsOk { .. }))
-    ));
     c.crash(other);
     c.run_for(ms(10));
     c.restart(other);
-    let list = |c: &mut Cluster| {
-        let id = c.next_msg_id;
-        c.next_msg_id += 1;
-        let body = Body::ListCommittedOffsets {
-            msg_id: MsgId(id),
-            keys: vec![Key::new("k")],
-        };
-        c.request(other, id, body);
-        c.answers.get(&id).map(|(_, body)| body.clone())
-    };
-    match list(&mut c) {
-        Some(Body::Error { code, .. }) => assert_eq!(code, ErrorCode::TEMPORARILY_UNAVAILABLE),
-        other => panic!("a joining node listed {other:?}"),
-    }
+    assert_eq!(
+        c.listed(other, "k"),
+        Err(ErrorCode::TEMPORARILY_UNAVAILABLE),
+        "a joining node listed"
+    );
     c.run_until_member(other, ms(5_000));
-    match list(&mut c) {
-        Some(Body::ListCommittedOffsetsOk { offsets, .. }) => {
-            assert_eq!(offsets, vec![(Key::new("k"), Offset(7))])
-        }
-        other => panic!("a member listed {other:?}"),
-    }
+    assert_eq!(
+        c.listed(other, "k"),
+        Ok(Some(7)),
+        "a member forgot the commit"
+    );
 }
 
 #[test]
