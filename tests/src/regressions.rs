@@ -173,6 +173,31 @@ const ONCE_FAILED: &[(&str, &str)] = &[
     ),
 ];
 
+/// Seeds that still fail, kept where they cannot be forgotten: `cargo test -p
+/// replicator-tests -- --ignored still_failing` runs them. Each is a liveness edge, not
+/// a safety one (no anomaly: no send was acknowledged in time for Maelstrom's `:stats`):
+/// a 2-second run at 100 ms of latency with 10% loss, six or seven nodes and a partition
+/// that lasts the whole run, in which pre-vote rounds through relays, with their
+/// messages lost now and then, take longer than the run. A seed moves to [`ONCE_FAILED`]
+/// when it passes.
+const STILL_FAILING: &[(&str, &str)] = &[
+    (
+        "six nodes in a majorities ring for the whole 2 s run, 100 ms, 10% loss: the first \
+         candidacy comes at 1.6 s and fails (fails with the 12 ms window; the 10 ms window \
+         happened to elect at 1.1 s)",
+        "--seed 21063 --node-count 6 --concurrency 2n --time-limit 2 --rate 100 --latency 100 \
+         --latency-dist uniform --nemesis partition --nemesis-interval 2 --key-count 10 \
+         --max-writes-per-key 16 --loss 0.1 --crash-nodes 3 --payloads any --poll-msgs-max 6 \
+         --poll-bytes-max 318",
+    ),
+    (
+        "seven nodes, the same edge (fails with the 10 ms window too)",
+        "--seed 48740 --node-count 7 --concurrency 1n --time-limit 2 --rate 5 --latency 100 \
+         --latency-dist constant --nemesis partition --nemesis-interval 2 --key-count 3 \
+         --max-writes-per-key 16 --loss 0.1 --crash-nodes 1 --poll-bytes-max 3",
+    ),
+];
+
 fn options(flags: &str) -> Options {
     let args: Vec<String> = flags.split_whitespace().map(String::from).collect();
     Options::default()
@@ -182,9 +207,19 @@ fn options(flags: &str) -> Options {
 
 #[test]
 fn every_seed_that_once_failed_now_passes() {
+    assert_all_pass(ONCE_FAILED);
+}
+
+#[test]
+#[ignore = "known liveness edges (STILL_FAILING): run with --ignored"]
+fn still_failing() {
+    assert_all_pass(STILL_FAILING);
+}
+
+fn assert_all_pass(seeds: &[(&str, &str)]) {
     let factory = server::real_node();
     let mut failures = Vec::new();
-    for (caught, flags) in ONCE_FAILED {
+    for (caught, flags) in seeds {
         let options = options(flags);
         let outcome = run::run(&options, &factory);
         let report = checker::check(&outcome.history);

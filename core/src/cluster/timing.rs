@@ -11,7 +11,12 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timing {
     /// At most one packet per peer per window: news waits at most this long, and a busy
-    /// link carries one message per window however much it has to say.
+    /// link carries one message per window however much it has to say. Maelstrom's
+    /// clients wait for each answer, so the window sets both messages per second and
+    /// operations per second; 12 ms (against 10) gives Gossip Glomers 5c 0.274 server
+    /// messages per operation instead of 0.289 (0.277 and 0.294 with real processes),
+    /// margin under the 0.3 target for a real Maelstrom's slower clients, for a send
+    /// p99 of 17.5 ms instead of 14.8 (the target is 30).
     pub batch_us: u64,
     /// The leader raises its heartbeat count this often; idle links carry one packet per
     /// direction per interval.
@@ -41,7 +46,7 @@ pub struct Timing {
 impl Default for Timing {
     fn default() -> Timing {
         Timing {
-            batch_us: 10_000,
+            batch_us: 12_000,
             heartbeat_us: 100_000,
             election_us: 500_000,
             suspect_us: 250_000,
