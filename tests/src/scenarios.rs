@@ -859,7 +859,7 @@ fn a_node_that_crashes_while_cut_off_restarts_into_the_majority_and_catches_up()
 
 #[test]
 fn a_commit_is_answered_at_once_and_reaches_every_node() {
-    // Committed offsets are max-registers spread without blocking (issue 8.3): the
+    // Committed offsets are max-registers spread without blocking: the
     // client has its answer in the step that brought the commit, at a follower and at
     // a node cut off from everyone, and every node lists it once the network lets it.
     let mut c = Cluster::new(3, 5);

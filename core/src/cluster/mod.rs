@@ -480,9 +480,9 @@ impl Cluster {
     /// Committed offsets this node has just raised and acknowledged: they go into the
     /// log (appended if we lead, forwarded otherwise, whenever a leader is known), so
     /// that every node comes to list them and a restarted node learns them back. A
-    /// commit never waits for a majority (issue 8.3: max-registers spread without
-    /// blocking): raises commute, so its order in the log changes nothing, and a node's
-    /// own answers never go back because it raised its own copy first. What that costs:
+    /// commit never waits for a majority (max-registers spread without blocking):
+    /// raises commute, so its order in the log changes nothing, and a node's own
+    /// answers never go back because it raised its own copy first. What that costs:
     /// a node that crashes before its commit has reached a majority loses it, and
     /// consumers re-read from the commit before (at least once, never a lost message);
     /// docs/replication.md weighs it.

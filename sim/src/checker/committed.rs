@@ -10,7 +10,7 @@
 //!
 //! A node that crashes (our node-crash extension) starts a new *life*: floors set in one
 //! life do not bind the next. A committed offset is a max-register that a node raises
-//! and acknowledges at once and then passes on (issue 8.3: spread without blocking), so
+//! and acknowledges at once and then passes on (spread without blocking), so
 //! a crash may take an acknowledged commit that had not reached a majority yet; that
 //! costs consumers a re-read (they restart at the offset before), never a message. What
 //! a restarted node must do, list nothing until it has caught up with what its cluster

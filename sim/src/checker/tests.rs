@@ -565,7 +565,7 @@ fn committed_offsets_never_go_back_on_a_node() {
 #[test]
 fn a_crash_ends_what_a_node_must_remember_of_its_commits() {
     // n0 acknowledges a commit of 4, crashes before passing it on, and after its restart
-    // lists 2: the commit was a max-register spread without blocking (issue 8.3), and a
+    // lists 2: the commit was a max-register spread without blocking, and a
     // crash may take one that no majority held yet. Another node's crash changes nothing.
     let history = |crashed: Option<&str>| {
         let mut h = Hb::new();
