@@ -29,15 +29,15 @@
 //!
 //! # Clusters
 //! The node replicates ([`NODE_REPLICATES`]), so every scenario runs the node count it
-//! draws, 1 to [`NODES_MAX`], with the partition nemesis when it draws it (all four
-//! shapes, one-way cuts included, at the drawn interval), and with latency, loss and
-//! duplication on the links between servers. The verdict is `report::verdict` with our
-//! strict checks: a run must be valid, except one that could not acknowledge a send
-//! under any majority-ack design (`Verdict::NoQuorum`: no majority could talk for long
-//! enough, or no send's node stayed with an undisturbed majority for that long), which says nothing about the
-//! node; or a one-node cluster whose node crashed (`Verdict::CrashedAlone`: without a
-//! disk its data is gone by design). Node crashes are drawn like the rest (the last
-//! field), under the simulator's fair crash nemesis.
+//! draws, 1 to [`NODES_MAX`], with the partition nemesis when it draws it (all four shapes,
+//! one-way cuts included, at the drawn interval), and with latency, loss and duplication on
+//! the links between servers. The verdict is `report::verdict` with our strict checks: a
+//! run must be valid, except one that could not acknowledge a send under any majority-ack
+//! design (`Verdict::NoQuorum`: no majority could talk for long enough, or no send's node
+//! stayed with an undisturbed majority for that long), which says nothing about the node;
+//! or a one-node cluster whose node crashed (`Verdict::CrashedAlone`: without a disk its
+//! data is gone by design). Node crashes are drawn like the rest (the last field), under
+//! the simulator's fair crash nemesis.
 //!
 //! Before the node replicated, [`NODE_REPLICATES`] pinned every scenario to one node
 //! without partitions and the node count ranged over 1 to 5; an input committed then now

@@ -45,20 +45,28 @@ enum Change<'a> {
     Up(usize),
 }
 
+impl<'a> Change<'a> {
+    /// What `kind` changes, for the servers `index` names (`None` for another node).
+    fn of(kind: &'a NemesisKind, index: &BTreeMap<String, usize>) -> Option<Change<'a>> {
+        let node = |id: &replicator_core::NodeId| index.get(id.as_str()).copied();
+        Some(match kind {
+            NemesisKind::StartPartition { isolated, .. } => Change::Partition(isolated),
+            NemesisKind::StopPartition => Change::Heal,
+            NemesisKind::Crash(id) => Change::Down(node(id)?),
+            NemesisKind::Restart(id) => Change::Up(node(id)?),
+        })
+    }
+}
+
 impl Timeline {
     /// The timeline of `history`'s nemesis events over the servers `nodes`: a node is in
     /// the game from the moment it restarts.
     pub fn of(history: &History, nodes: &[String]) -> Timeline {
         let index: BTreeMap<String, usize> = nodes.iter().cloned().zip(0..).collect();
-        let changes = history.nemesis.iter().filter_map(|event| {
-            let change = match &event.kind {
-                NemesisKind::StartPartition { isolated, .. } => Change::Partition(isolated),
-                NemesisKind::StopPartition => Change::Heal,
-                NemesisKind::Crash(node) => Change::Down(*index.get(node.as_str())?),
-                NemesisKind::Restart(node) => Change::Up(*index.get(node.as_str())?),
-            };
-            Some((event.time, change))
-        });
+        let changes = history
+            .nemesis
+            .iter()
+            .filter_map(|event| Some((event.time, Change::of(&event.kind, &index)?)));
         Timeline::build(index.clone(), changes)
     }
 
@@ -68,21 +76,13 @@ impl Timeline {
     pub fn with_recovery(history: &History, nodes: &[String], grace: Micros) -> Timeline {
         let plain = Timeline::of(history, nodes);
         let index = &plain.index;
-        let node = |id: &replicator_core::NodeId| index.get(id.as_str()).copied();
         let mut changes: Vec<(Micros, Change)> = Vec::new();
         for (k, event) in history.nemesis.iter().enumerate() {
-            let change = match &event.kind {
-                NemesisKind::StartPartition { isolated, .. } => Change::Partition(isolated),
-                NemesisKind::StopPartition => Change::Heal,
-                NemesisKind::Crash(id) => match node(id) {
-                    Some(i) => Change::Down(i),
-                    None => continue,
-                },
-                NemesisKind::Restart(id) => {
-                    let Some(i) = node(id) else { continue };
+            match Change::of(&event.kind, index) {
+                Some(Change::Up(i)) => {
                     let next_crash = history.nemesis[k + 1..]
                         .iter()
-                        .find(|e| matches!(&e.kind, NemesisKind::Crash(c) if node(c) == Some(i)))
+                        .find(|e| matches!(Change::of(&e.kind, index), Some(Change::Down(c)) if c == i))
                         .map(|e| e.time);
                     // Back in the game once recovered, unless it crashes again first.
                     if let Some(at) = plain.recovered_at(i, event.time, grace)
@@ -90,10 +90,10 @@ impl Timeline {
                     {
                         changes.push((at, Change::Up(i)));
                     }
-                    continue;
                 }
-            };
-            changes.push((event.time, change));
+                Some(change) => changes.push((event.time, change)),
+                None => {}
+            }
         }
         // Stable: a recovery at the same time as a nemesis event comes after it.
         changes.sort_by_key(|(time, _)| *time);

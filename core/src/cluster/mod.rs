@@ -354,10 +354,10 @@ impl Cluster {
         }));
     }
 
-    fn reply(&self, request: &Request, body: Body, out: &mut Vec<Output>) {
+    fn reply(&self, client: &NodeId, body: Body, out: &mut Vec<Output>) {
         out.push(Output::Send(Message {
             src: self.ids[self.me].clone(),
-            dest: request.client.clone(),
+            dest: client.clone(),
             body,
         }));
     }
@@ -504,7 +504,7 @@ impl Cluster {
             ErrorCode::TEMPORARILY_UNAVAILABLE,
             "no leader is reachable; nothing was stored",
         );
-        self.reply(request, body, out);
+        self.reply(&request.client, body, out);
     }
 
     /// Numbers a send and appends it (leader) or queues it for the leader.
@@ -1173,23 +1173,23 @@ impl Cluster {
                 continue;
             };
             // A commit was answered when it came; a send may have had its 13.
-            let Some(request) = o.awaiting() else {
+            let Some((client, in_reply_to)) = o.asker else {
                 continue;
             };
             let body = match a.offset {
                 Some(offset) => Body::SendOk {
-                    in_reply_to: request.msg_id,
+                    in_reply_to,
                     offset,
                 },
                 // Only a peer that forges this node's origins can put a commit in the
                 // log under a send's name; the send may or may not be stored.
                 None => error(
-                    request.msg_id,
+                    in_reply_to,
                     ErrorCode::CRASH,
                     "a peer logged another request under this send's name; it may or may not be stored",
                 ),
             };
-            self.reply(&request, body, out);
+            self.reply(&client, body, out);
         }
     }
 
@@ -1219,20 +1219,17 @@ impl Cluster {
         let deadline = self.timing.send_deadline_us;
         let mut answers = Vec::new();
         for o in self.sends.outstanding.values_mut() {
-            if (cut_off || now >= o.received.add_micros(deadline))
-                && let Some(request) = o.awaiting()
-            {
-                o.asker = None;
-                answers.push(request);
+            if cut_off || now >= o.received.add_micros(deadline) {
+                answers.extend(o.asker.take());
             }
         }
-        for request in answers {
+        for (client, msg_id) in answers {
             let body = error(
-                request.msg_id,
+                msg_id,
                 ErrorCode::CRASH,
                 "the request went to a leader but is not yet committed; it may still be",
             );
-            self.reply(&request, body, out);
+            self.reply(&client, body, out);
         }
     }
 

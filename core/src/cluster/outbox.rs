@@ -211,11 +211,12 @@ impl Cluster {
                 !lead && live && (stuck || self.links[peer].relay_until.is_some_and(|t| now < t));
             let tells_all = following && (broadcast || retried) && !to_leader;
             let probe = !live;
-            // Any node answers a peer that asked. A joining node asks; so does a leader that has not heard a peer for half an
-            // election timeout: the peer's echoes (every other heartbeat when idle) may be
-            // getting lost, and a leader that hears too few steps down (check-quorum), so it
-            // asks for an answer to each heartbeat until it hears one. The question rides
-            // on packets the leader sends anyway.
+            // Any node answers a peer that asked. A joining node asks; so does a leader
+            // that has not heard a peer for half an election timeout: the peer's echoes
+            // (every other heartbeat when idle) may be getting lost, and a leader that
+            // hears too few steps down (check-quorum), so it asks for an answer to each
+            // heartbeat until it hears one. The question rides on packets the leader
+            // sends anyway.
             let leader_asks = lead
                 && self.links[peer]
                     .heard_at

@@ -52,19 +52,6 @@ pub(crate) struct Outstanding {
     pub(crate) sent_at: Option<Timestamp>,
 }
 
-impl Outstanding {
-    /// The request whose client still waits, if one does.
-    pub(crate) fn awaiting(&self) -> Option<Request> {
-        let (client, msg_id) = self.asker.clone()?;
-        Some(Request {
-            client,
-            msg_id,
-            op: self.op.clone(),
-            received: self.received,
-        })
-    }
-}
-
 #[derive(Debug, Default)]
 pub(crate) struct Sends {
     pub(crate) held: VecDeque<Request>,

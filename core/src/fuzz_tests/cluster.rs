@@ -50,21 +50,22 @@
 //!   node's status; a joining node claims no entries (match 0 in its own fact), grants no
 //!   vote or pre-vote and never stands; the node votes once per term, and a node that
 //!   joined in a term after 0 (it recovered there) counts as having voted in it;
-//! - the node's packets: its incarnation never changes, and its own fact names it; a
-//!   link's packet numbers rise (a peer's new incarnation is a new link); its own fact is
-//!   in its term; its commit index never goes back; a leader's appends keep their terms in order and within
-//!   its term; no entry at or below the commit index it reported ever changes, and those
-//!   committed entries, replayed in order, give exactly the per-key logs its polls show
-//!   (that ties the journal to the logs it applies to); a vote or grant names the node
-//!   unless it is relayed.
+//! - the node's packets: its incarnation never changes, and its own fact names it; a link's
+//!   packet numbers rise (a peer's new incarnation is a new link); its own fact is in its
+//!   term; its commit index never goes back; a leader's appends keep their terms in order
+//!   and within its term; no entry at or below the commit index it reported ever changes,
+//!   and those committed entries, replayed in order, give exactly the per-key logs its
+//!   polls show (that ties the journal to the logs it applies to); a vote or grant names
+//!   the node unless it is relayed.
 //!
 //! What hostile peers can break, and what is then not checked: a peer that forges the
 //! node's own origins (or replays a client's tagged payload) can make the node believe a
 //! stranger's entry is its send, so the `send_ok`-names-its-payload and 11-never-shows
 //! checks stand down for the rest of that run (`forged`), and a send may get 13 when a
-//! forged commit takes its name. A peer may answer the node's question falsely and make it join. A peer that lies about
-//! leadership can split the log, so a send showing twice is only a finding in runs
-//! without hostile peer traffic; half the runs have none (`GenRun::hostile`).
+//! forged commit takes its name. A peer may answer the node's question falsely and make it
+//! join. A peer that lies about leadership can split the log, so a send showing twice is
+//! only a finding in runs without hostile peer traffic; half the runs have none
+//! (`GenRun::hostile`).
 //!
 //! Two tests keep the target honest: [`generated_runs_reach_the_checks`] measures that
 //! generated runs reach what the checks look at (commits, polls with messages, the node
@@ -361,9 +362,9 @@ struct Checker {
     /// Per term, whom the node voted for: granted, stood, or counted as having voted
     /// when it joined in that term after recovery. One vote per term.
     votes: BTreeMap<Term, NodeId>,
-    /// The node's packets: per link (a peer and its incarnation), the last packet number; the commit its latest
-    /// packet reported; its incarnation; the entries at or below a commit it reported,
-    /// per index.
+    /// The node's packets: per link (a peer and its incarnation), the last packet number;
+    /// the commit its latest packet reported; its incarnation; the entries at or below a
+    /// commit it reported, per index.
     link_seq: BTreeMap<(NodeId, u64), u64>,
     node_commit: LogIndex,
     incarnation: u64,
@@ -1864,24 +1865,10 @@ impl Tamper {
     }
 }
 
-/// Cases from fixed pseudo-random bytes (not `check!()`, whose seed changes from run to
-/// run), for tests that measure what the generator reaches.
+/// Cases from fixed pseudo-random bytes, for tests that measure what the generator
+/// reaches (see [`super::fixed_cases`]).
 fn fixed_cases(count: usize) -> impl Iterator<Item = GenRun> {
-    use bolero::generator::bolero_generator::driver::{ByteSliceDriver, Options};
-    // splitmix64, as in `fast_path`.
-    let mut state = 0xc1u64;
-    let mut next = move || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
-    (0..count).filter_map(move |_| {
-        let bytes: Vec<u8> = (0..256).flat_map(|_| next().to_le_bytes()).collect();
-        let mut driver = ByteSliceDriver::new(&bytes, &Options::default());
-        GenRun::generate(&mut driver)
-    })
+    super::fixed_cases(0xc1, 256, count).flatten()
 }
 
 #[test]
@@ -1958,12 +1945,12 @@ fn every_check_catches_its_planted_bug() {
 }
 
 /// Found by this target (fixed: check-quorum now draws a fresh timeout): a leader that
-/// stepped down by check-quorum was left without a deadline. It led from an election whose timeout, drawn when it adopted the term, has
-/// long passed; `Election::step_down` keeps that timeout, `tick` does not act on it in the
-/// step that stepped down (the leader and non-leader branches are exclusive), and
-/// `deadline_after` drops it because it is not after now. Having heard no peer within an
-/// election timeout either, the node has no deadline at all, and stands for election
-/// again only when some input happens to arrive.
+/// stepped down by check-quorum was left without a deadline. It led from an election whose
+/// timeout, drawn when it adopted the term, has long passed; `Election::step_down` keeps
+/// that timeout, `tick` does not act on it in the step that stepped down (the leader and
+/// non-leader branches are exclusive), and `deadline_after` drops it because it is not
+/// after now. Having heard no peer within an election timeout either, the node has no
+/// deadline at all, and stands for election again only when some input happens to arrive.
 ///
 /// The node leads three nodes after the fake peers' votes, no follower answers its
 /// packets, and three seconds later it steps down.

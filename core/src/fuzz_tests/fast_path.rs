@@ -367,29 +367,12 @@ fn fast_path_agrees() {
 /// The generator of fast-path lines must often produce lines the fast path takes, or
 /// the target would only ever compare the full decoder with itself. (Most of its lines
 /// carry an oddity that sends them to the full decoder, which is half of what is tested.)
-///
-/// The lines are drawn from fixed pseudo-random bytes rather than through `check!()`,
-/// whose seed changes from run to run: a proportion measured on a fresh sample each time
-/// would make a flaky test.
+/// The lines come from fixed bytes ([`super::fixed_cases`]), so the proportion is the same
+/// on every run.
 #[test]
 fn fast_lines_often_take_the_fast_path() {
-    use bolero::generator::bolero_generator::driver::{ByteSliceDriver, Options};
-    // splitmix64: a fixed byte stream, good enough to spread the generator's choices.
-    let mut state = 0x5eed_u64;
-    let mut next = move || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
     let (mut total, mut fast) = (0, 0);
-    for _ in 0..1_000 {
-        let bytes: Vec<u8> = (0..64).flat_map(|_| next().to_le_bytes()).collect();
-        let mut driver = ByteSliceDriver::new(&bytes, &Options::default());
-        let Some(line) = GenFastLine::generate(&mut driver) else {
-            continue;
-        };
+    for line in super::fixed_cases::<GenFastLine>(0x5eed, 64, 1_000).flatten() {
         let text = String::from_utf8(line.render()).expect("rendered lines are UTF-8");
         total += 1;
         if decode_fast(&text).is_some() {

@@ -321,6 +321,31 @@ fn check_body_schema(body: &RawValue) {
     }
 }
 
+/// `count` values of `T` generated from fixed pseudo-random bytes (splitmix64 from
+/// `seed`, `words` 64-bit words per case), `None` where the generator refuses the bytes.
+/// Tests that measure what a generator reaches use these rather than `check!()`, whose
+/// seed changes from run to run: a proportion measured on a fresh sample each time would
+/// make a flaky test.
+fn fixed_cases<T: TypeGenerator>(
+    seed: u64,
+    words: usize,
+    count: usize,
+) -> impl Iterator<Item = Option<T>> {
+    use bolero::generator::bolero_generator::driver::{ByteSliceDriver, Options};
+    let mut state = seed;
+    let mut next = move || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    (0..count).map(move |_| {
+        let bytes: Vec<u8> = (0..words).flat_map(|_| next().to_le_bytes()).collect();
+        T::generate(&mut ByteSliceDriver::new(&bytes, &Options::default()))
+    })
+}
+
 /// A fresh node on seed 0 with the generated poll caps, as the stateful targets start
 /// each run. Their generators keep `poll_msgs_max` at 1 or more, the one cap `Node::new`
 /// refuses, so the expect marks a broken generator, not an input.

@@ -1,10 +1,10 @@
 //! Well-formed but hostile peer messages: `sync`, `vote` and `vote_reply` with every field
 //! chosen by the fuzzer, from cluster peers and from anyone else.
 //!
-//! Numbers are drawn mostly near the node's own state (its term, last index and commit
-//! from `Node::status`, the incarnation its packets show), since a term far below the
-//! node's is ignored at once and a term far above it only makes the node a follower;
-//! sometimes they are anything at all. Names are a cluster peer, the node itself, or any name (clients,
+//! Numbers are drawn mostly near the node's own state (its term, last index and commit from
+//! `Node::status`, the incarnation its packets show), since a term far below the node's is
+//! ignored at once and a term far above it only makes the node a follower; sometimes they
+//! are anything at all. Names are a cluster peer, the node itself, or any name (clients,
 //! services, odd text).
 //!
 //! Incarnations (`cluster::recovery`) are mostly the true ones: a packet's the sender's as
