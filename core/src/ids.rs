@@ -25,8 +25,9 @@ impl NodeId {
         self.0.as_str()
     }
 
-    /// The name's UTF-8 bytes, for writers that need no `&str`.
-    pub(crate) fn as_bytes(&self) -> &[u8] {
+    /// The name's UTF-8 bytes, for writers and routers that need no `&str` (which an
+    /// inline name pays a UTF-8 check for).
+    pub fn as_bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }
 

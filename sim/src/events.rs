@@ -51,14 +51,22 @@ pub(crate) enum Event {
 }
 
 struct Scheduled {
-    time: Micros,
-    seq: u64,
+    /// `time` in the high 64 bits and `seq` in the low: one integer that orders as the
+    /// pair does, so each step of the heap's sift is one branch-free comparison (the
+    /// queue's pops were a twentieth of a 5-node run's time).
+    key: u128,
     event: Event,
+}
+
+impl Scheduled {
+    fn time(&self) -> Micros {
+        (self.key >> 64) as Micros
+    }
 }
 
 impl PartialEq for Scheduled {
     fn eq(&self, other: &Self) -> bool {
-        (self.time, self.seq) == (other.time, other.seq)
+        self.key == other.key
     }
 }
 impl Eq for Scheduled {}
@@ -70,7 +78,7 @@ impl PartialOrd for Scheduled {
 impl Ord for Scheduled {
     /// Reversed, so that the max-heap pops the earliest event.
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.time, other.seq).cmp(&(self.time, self.seq))
+        other.key.cmp(&self.key)
     }
 }
 
@@ -93,8 +101,7 @@ impl Events {
         let time = time.max(self.now);
         self.seq += 1;
         self.heap.push(Scheduled {
-            time,
-            seq: self.seq,
+            key: (u128::from(time) << 64) | u128::from(self.seq),
             event,
         });
     }
@@ -106,7 +113,7 @@ impl Events {
 
     /// When the earliest event is due, if any.
     pub(crate) fn peek_time(&self) -> Option<Micros> {
-        self.heap.peek().map(|s| s.time)
+        self.heap.peek().map(Scheduled::time)
     }
 
     /// Moves the clock to `time` with nothing happening; only for tests that drive the
@@ -130,15 +137,18 @@ impl Events {
     /// unless the clock is already past it.
     pub(crate) fn pop_due(&mut self) -> Option<Event> {
         let next = self.heap.pop()?;
-        self.now = self.now.max(next.time);
+        self.now = self.now.max(next.time());
         Some(next.event)
     }
 
     /// Pops the earliest event and moves the clock to it.
     pub(crate) fn pop(&mut self) -> Option<Event> {
         let next = self.heap.pop()?;
-        debug_assert!(next.time >= self.now, "an event was scheduled in the past");
-        self.now = next.time;
+        debug_assert!(
+            next.time() >= self.now,
+            "an event was scheduled in the past"
+        );
+        self.now = next.time();
         Some(next.event)
     }
 }

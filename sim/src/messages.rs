@@ -15,6 +15,7 @@
 //! - A record's fate is set once, at or after its send.
 
 use crate::history::Micros;
+use replicator_core::NodeId;
 use std::collections::BTreeMap;
 
 /// When something happened: the time, and the position among the run's recorded events.
@@ -114,7 +115,7 @@ impl MessageLog {
         &mut self,
         time: Micros,
         id: u64,
-        ends: (&str, &str),
+        ends: (&NodeId, &NodeId),
         is_client: bool,
         describe: impl FnOnce() -> (String, String),
     ) -> RecordIndex {
@@ -124,8 +125,8 @@ impl MessageLog {
         let (kind, text) = describe();
         recording.messages.push(MessageRecord {
             id,
-            from: ends.0.to_string(),
-            to: ends.1.to_string(),
+            from: ends.0.as_str().to_string(),
+            to: ends.1.as_str().to_string(),
             is_client,
             kind,
             text,
@@ -178,7 +179,9 @@ mod tests {
     #[test]
     fn an_unrecorded_log_never_describes_a_message() {
         let mut log = MessageLog::new(false);
-        let index = log.sent(5, 0, ("c1", "n0"), true, || panic!("described"));
+        let index = log.sent(5, 0, (&NodeId::new("c1"), &NodeId::new("n0")), true, || {
+            panic!("described")
+        });
         assert_eq!(index, None);
         log.ended(index, 7, Fate::Delivered);
         assert!(log.finish().is_none());
@@ -246,8 +249,20 @@ mod tests {
     fn stamps_order_sends_and_fates() {
         let mut log = MessageLog::new(true);
         let describe = || ("send".to_string(), "send key=\"1\"".to_string());
-        let a = log.sent(5, 0, ("c1", "n0"), true, describe);
-        let b = log.sent(5, 1, ("n0", "n1"), false, describe);
+        let a = log.sent(
+            5,
+            0,
+            (&NodeId::new("c1"), &NodeId::new("n0")),
+            true,
+            describe,
+        );
+        let b = log.sent(
+            5,
+            1,
+            (&NodeId::new("n0"), &NodeId::new("n1")),
+            false,
+            describe,
+        );
         log.ended(b, 9, Fate::Partitioned);
         log.ended(a, 5, Fate::Delivered);
         log.client(1, Some(0), "n0");

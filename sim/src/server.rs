@@ -9,6 +9,13 @@ use replicator_core::{Config, Input, Node, Output, Status, Timestamp};
 pub trait Server {
     /// Handles one input at `now`.
     fn step(&mut self, now: Timestamp, input: Input) -> Vec<Output>;
+    /// [`Server::step`] into a buffer the simulator reuses: appends what the server does
+    /// about `input` to `out`. A fresh `Vec` per step was one allocation and a few
+    /// reallocations per delivered message, a tenth of a 5-node run's time; a server
+    /// that only has `step` gets this for free.
+    fn step_into(&mut self, now: Timestamp, input: Input, out: &mut Vec<Output>) {
+        out.append(&mut self.step(now, input));
+    }
     /// The earliest time the server wants an [`Input::Tick`].
     fn next_deadline(&self) -> Option<Timestamp>;
     /// The server's place in its cluster, if it says: the simulator records when a
@@ -21,6 +28,10 @@ pub trait Server {
 impl Server for Node {
     fn step(&mut self, now: Timestamp, input: Input) -> Vec<Output> {
         Node::step(self, now, input)
+    }
+
+    fn step_into(&mut self, now: Timestamp, input: Input, out: &mut Vec<Output>) {
+        Node::step_into(self, now, input, out);
     }
 
     fn next_deadline(&self) -> Option<Timestamp> {

@@ -293,9 +293,9 @@ impl Driver for Processes {
         Ok(())
     }
 
-    fn deliver(&mut self, i: usize, _now: Micros, env: Envelope) -> Vec<Output> {
+    fn deliver(&mut self, i: usize, _now: Micros, env: Envelope, _out: &mut Vec<Output>) {
         let Some(node) = &mut self.nodes[i] else {
-            return Vec::new();
+            return;
         };
         let mut line = Vec::with_capacity(128);
         wire::encode_for_node(env.id, &env.msg, &mut line);
@@ -303,12 +303,9 @@ impl Driver for Processes {
         let mut on_written = |due: Micros| delays.push(clock.now().saturating_sub(due));
         node.send(line, env.deadline, &mut on_written);
         self.backlogged |= node.backlog_bytes() > 0;
-        Vec::new()
     }
 
-    fn tick(&mut self, _i: usize, _now: Micros) -> Vec<Output> {
-        Vec::new()
-    }
+    fn tick(&mut self, _i: usize, _now: Micros, _out: &mut Vec<Output>) {}
 
     fn next_deadline(&self, _i: usize) -> Option<Timestamp> {
         // A process keeps its own timers.

@@ -56,7 +56,9 @@ fn a_line_goes_in_with_maelstroms_id_and_what_the_node_writes_comes_back() {
     let mut driver = driver("cat", &[], 1);
     let mut events = Events::default();
     driver.start(0, Config::default()).unwrap();
-    assert!(driver.deliver(0, 0, envelope(17, 0)).is_empty());
+    let mut out = Vec::new();
+    driver.deliver(0, 0, envelope(17, 0), &mut out);
+    assert!(out.is_empty());
     match next_wake(&mut driver, &mut events) {
         Wake::Line(0, Ok(msg)) => {
             assert_eq!((msg.src.as_str(), msg.dest.as_str()), ("c3", "n0"));
@@ -104,16 +106,16 @@ fn a_killed_node_says_nothing_more_and_a_restarted_one_starts_afresh() {
     let mut events = Events::default();
     driver.start(0, Config::default()).unwrap();
     driver.start(1, Config::default()).unwrap();
-    driver.deliver(0, 0, envelope(1, 0));
+    driver.deliver(0, 0, envelope(1, 0), &mut Vec::new());
     driver.kill(0);
-    driver.deliver(1, 0, envelope(2, 0));
+    driver.deliver(1, 0, envelope(2, 0), &mut Vec::new());
     // Node 0's echo, if it was read before the kill, is dropped; node 1's comes.
     match next_wake(&mut driver, &mut events) {
         Wake::Line(1, Ok(_)) => {}
         _ => panic!("expected node 1's line only"),
     }
     driver.start(0, Config::default()).unwrap();
-    driver.deliver(0, 0, envelope(3, 0));
+    driver.deliver(0, 0, envelope(3, 0), &mut Vec::new());
     assert!(matches!(
         next_wake(&mut driver, &mut events),
         Wake::Line(0, Ok(_))
@@ -127,7 +129,7 @@ fn a_node_that_never_reads_never_blocks_the_driver() {
     let clock = WallClock::start();
     // About 2 MB: far more than a pipe holds.
     for id in 0..20_000 {
-        driver.deliver(0, 0, envelope(id, 0));
+        driver.deliver(0, 0, envelope(id, 0), &mut Vec::new());
     }
     assert!(clock.now() < 5_000_000, "writing took {} µs", clock.now());
     let node = driver.nodes[0].as_ref().unwrap();

@@ -45,11 +45,11 @@ pub(crate) trait Driver {
     fn next(&mut self, events: &mut Events) -> Wake;
     /// Starts a fresh server `i`: at the start of the run, and again after a crash.
     fn start(&mut self, i: usize, config: Config) -> Result<(), String>;
-    /// Hands server `i` a message at `now`. Returns what the server answered at once
-    /// (a server in another process answers later, through [`Driver::next`]).
-    fn deliver(&mut self, i: usize, now: Micros, env: Envelope) -> Vec<Output>;
-    /// Wakes server `i` at its deadline; returns what it answered.
-    fn tick(&mut self, i: usize, now: Micros) -> Vec<Output>;
+    /// Hands server `i` a message at `now`. Appends to `out` what the server answered
+    /// at once (a server in another process answers later, through [`Driver::next`]).
+    fn deliver(&mut self, i: usize, now: Micros, env: Envelope, out: &mut Vec<Output>);
+    /// Wakes server `i` at its deadline; appends to `out` what it answered.
+    fn tick(&mut self, i: usize, now: Micros, out: &mut Vec<Output>);
     /// When server `i` wants to be woken, if ever.
     fn next_deadline(&self, i: usize) -> Option<Timestamp>;
     /// Server `i`'s place in its cluster, where the driver can see it (in-process
@@ -85,10 +85,9 @@ impl<'a> InProcess<'a> {
         }
     }
 
-    fn step(&mut self, i: usize, now: Micros, input: Input) -> Vec<Output> {
-        match &mut self.servers[i] {
-            Some(server) => server.step(Timestamp(now), input),
-            None => Vec::new(),
+    fn step(&mut self, i: usize, now: Micros, input: Input, out: &mut Vec<Output>) {
+        if let Some(server) = &mut self.servers[i] {
+            server.step_into(Timestamp(now), input, out);
         }
     }
 }
@@ -103,12 +102,12 @@ impl Driver for InProcess<'_> {
         Ok(())
     }
 
-    fn deliver(&mut self, i: usize, now: Micros, env: Envelope) -> Vec<Output> {
-        self.step(i, now, Input::Message(env.msg))
+    fn deliver(&mut self, i: usize, now: Micros, env: Envelope, out: &mut Vec<Output>) {
+        self.step(i, now, Input::Message(env.msg), out);
     }
 
-    fn tick(&mut self, i: usize, now: Micros) -> Vec<Output> {
-        self.step(i, now, Input::Tick)
+    fn tick(&mut self, i: usize, now: Micros, out: &mut Vec<Output>) {
+        self.step(i, now, Input::Tick, out);
     }
 
     fn next_deadline(&self, i: usize) -> Option<Timestamp> {

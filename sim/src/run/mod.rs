@@ -51,7 +51,7 @@ use crate::services::{Service, Services};
 use crate::trace::{self, Trace};
 use crate::workload::Generator;
 use driver::{Driver, InProcess, Wake};
-use replicator_core::{Config, Key, NodeId};
+use replicator_core::{Config, Key, NodeId, Output};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -239,6 +239,8 @@ struct Sim<'a> {
     failure: Option<String>,
     event_count: u64,
     instant: (Micros, u64),
+    /// The buffer servers write their outputs into, reused from step to step.
+    outputs: Vec<Output>,
 }
 
 impl<'a> Sim<'a> {
@@ -327,6 +329,7 @@ impl<'a> Sim<'a> {
             failure: None,
             event_count: 0,
             instant: (0, 0),
+            outputs: Vec::new(),
         }
     }
 

@@ -127,7 +127,8 @@ impl Sim<'_> {
                 }
                 self.net.log.ended(env.record, now, Fate::Delivered);
                 self.net.count_delivered(&env, to);
-                let outputs = self.driver.deliver(i, now, env);
+                let mut outputs = std::mem::take(&mut self.outputs);
+                self.driver.deliver(i, now, env, &mut outputs);
                 self.on_outputs(i, outputs);
             }
             Addr::Service(service) => {
@@ -165,8 +166,9 @@ impl Sim<'_> {
         }
     }
 
-    /// Routes what server `i` wrote, and wakes it when it asks to be.
-    fn on_outputs(&mut self, i: usize, outputs: Vec<Output>) {
+    /// Routes what server `i` wrote, and wakes it when it asks to be; `outputs` is the
+    /// reused buffer, handed back empty.
+    fn on_outputs(&mut self, i: usize, mut outputs: Vec<Output>) {
         let now = self.now();
         if let Some(k) = self.nodes[i].recovery
             && let Some(status) = self.driver.status(i)
@@ -177,7 +179,7 @@ impl Sim<'_> {
             recovery.log = status.commit.0;
             self.nodes[i].recovery = None;
         }
-        for output in outputs {
+        for output in outputs.drain(..) {
             match output {
                 Output::Send(msg) => self.node_send(i, msg),
                 Output::Log(line) => {
@@ -186,6 +188,7 @@ impl Sim<'_> {
                 }
             }
         }
+        self.outputs = outputs;
         if let Some(deadline) = self.driver.next_deadline(i) {
             let deadline = deadline.as_micros().max(now);
             if self.nodes[i].timer.is_none_or(|t| deadline < t || t < now) {
@@ -205,7 +208,8 @@ impl Sim<'_> {
         }
         match self.driver.next_deadline(i) {
             Some(d) if d.as_micros() <= now => {
-                let outputs = self.driver.tick(i, now);
+                let mut outputs = std::mem::take(&mut self.outputs);
+                self.driver.tick(i, now, &mut outputs);
                 self.on_outputs(i, outputs);
             }
             // The node moved its deadline later since this timer was set: wake it then.
@@ -286,21 +290,33 @@ impl Sim<'_> {
     }
 
     pub(super) fn resolve(&self, id: &NodeId) -> Option<Addr> {
-        let name = id.as_str();
-        if let Some(digits) = name.strip_prefix('c') {
+        // By bytes: every message is routed, and `as_str` checks UTF-8 each time.
+        if let Some(digits) = id.as_bytes().strip_prefix(b"c") {
             let canonical = !digits.is_empty()
-                && digits.bytes().all(|b| b.is_ascii_digit())
-                && (digits == "0" || !digits.starts_with('0'));
+                && digits.iter().all(u8::is_ascii_digit)
+                && (digits == b"0" || digits[0] != b'0');
             return if canonical {
-                digits.parse().ok().map(Addr::Client)
+                digits
+                    .iter()
+                    .try_fold(0u64, |k, d| {
+                        k.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+                    })
+                    .map(Addr::Client)
             } else {
                 None
             };
         }
-        if let Some(&i) = self.node_index.get(id) {
+        // Nearly every message goes to a node; in a cluster of Maelstrom's size a scan of
+        // the names finds it in a few word compares, where the map takes a tree walk.
+        let node = if self.node_ids.len() <= 16 {
+            self.node_ids.iter().position(|n| n == id)
+        } else {
+            self.node_index.get(id).copied()
+        };
+        if let Some(i) = node {
             return Some(Addr::Node(i));
         }
-        Service::from_name(name).map(Addr::Service)
+        Service::from_name(id.as_str()).map(Addr::Service)
     }
 
     /// Our extension: a node crashes, losing all state, and restarts within the interval.
