@@ -30,7 +30,8 @@
 //! - `terms` lists the first index of each run of equal terms, indices ascending and
 //!   terms strictly ascending; every entry's term is the term of its run;
 //! - a committed entry is never removed or changed; only the suffix is truncated;
-//! - `in_suffix` holds exactly the origins of the sends in `suffix`.
+//! - `in_suffix` holds exactly the origins of the sends in `suffix`, and each suffix
+//!   entry carries its own origin's interned id (`NO_ORIGIN` for a no-op).
 
 use crate::ids::{Key, LogIndex, NodeId, Offset, Term};
 use crate::log::{KeySlot, Logs};
@@ -42,6 +43,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 const NOOP_SLOT: u32 = u32::MAX;
 /// The slot that marks a commit of offsets in `placed`; its `offset` indexes `commits`.
 const COMMIT_SLOT: u32 = u32::MAX - 1;
+/// The interned origin of a suffix entry that has none (a no-op).
+const NO_ORIGIN: u32 = u32::MAX;
 
 /// Where a committed entry went: a send's key's slot in the logs and its offset there (or
 /// for a commit of offsets, where the offsets are kept), and its origin (interned) for
@@ -138,11 +141,15 @@ pub(crate) struct Journal {
     /// The offsets of the committed commit entries, in log order: kept to rebuild the
     /// entries for a peer that lags.
     commits: Vec<Box<[(Key, Offset)]>>,
-    /// The uncommitted entries `commit+1..=last`.
-    suffix: VecDeque<Entry>,
+    /// The uncommitted entries `commit+1..=last`, each with its origin interned when it
+    /// was appended (`NO_ORIGIN` for a no-op), so that committing or truncating it looks
+    /// nothing up.
+    suffix: VecDeque<(Entry, u32)>,
     /// Interned `(node, incarnation)` of every origin seen.
     origins: Vec<(NodeId, u64)>,
-    origin_ids: BTreeMap<(NodeId, u64), u32>,
+    /// The interned id of each origin, by node, then incarnation: looked up by reference,
+    /// without building a key.
+    origin_ids: BTreeMap<NodeId, BTreeMap<u64, u32>>,
     /// Committed sends per interned origin.
     applied: BTreeMap<u32, Seqs>,
     /// `(interned origin, seq)` of every send in the suffix.
@@ -185,22 +192,29 @@ impl Journal {
         self.duplicates_applied
     }
 
+    fn origin_id(&self, node: &NodeId, incarnation: u64) -> Option<u32> {
+        self.origin_ids.get(node)?.get(&incarnation).copied()
+    }
+
     fn intern(&mut self, node: &NodeId, incarnation: u64) -> u32 {
-        if let Some(&id) = self.origin_ids.get(&(node.clone(), incarnation)) {
+        if let Some(id) = self.origin_id(node, incarnation) {
             return id;
         }
-        let id = u32::try_from(self.origins.len()).expect("fewer than 2^32 origins");
+        let id = u32::try_from(self.origins.len())
+            .ok()
+            .filter(|&id| id < NO_ORIGIN)
+            .expect("fewer than 2^32 - 1 origins");
         self.origins.push((node.clone(), incarnation));
-        self.origin_ids.insert((node.clone(), incarnation), id);
+        self.origin_ids
+            .entry(node.clone())
+            .or_default()
+            .insert(incarnation, id);
         id
     }
 
     /// Whether the journal holds the send named `origin`, committed or not.
     pub(crate) fn contains(&self, origin: &Origin) -> bool {
-        let Some(&id) = self
-            .origin_ids
-            .get(&(origin.node.clone(), origin.incarnation))
-        else {
+        let Some(id) = self.origin_id(&origin.node, origin.incarnation) else {
             return false;
         };
         self.in_suffix.contains(&(id, origin.seq))
@@ -222,11 +236,15 @@ impl Journal {
         if self.last_term() != entry.term() || self.terms.is_empty() {
             self.terms.push((index, entry.term()));
         }
-        if let Some(origin) = entry.origin() {
-            let id = self.intern(&origin.node, origin.incarnation);
-            self.in_suffix.insert((id, origin.seq));
-        }
-        self.suffix.push_back(entry);
+        let id = match entry.origin() {
+            Some(origin) => {
+                let id = self.intern(&origin.node, origin.incarnation);
+                self.in_suffix.insert((id, origin.seq));
+                id
+            }
+            None => NO_ORIGIN,
+        };
+        self.suffix.push_back((entry, id));
         index
     }
 
@@ -235,9 +253,8 @@ impl Journal {
         let commit = self.commit();
         assert!(index > commit, "truncating committed entry {index}");
         let keep = (index.0 - commit.0 - 1) as usize;
-        for entry in self.suffix.drain(keep..) {
+        for (entry, id) in self.suffix.drain(keep..) {
             if let Some(origin) = entry.origin() {
-                let id = self.origin_ids[&(origin.node.clone(), origin.incarnation)];
                 self.in_suffix.remove(&(id, origin.seq));
             }
         }
@@ -316,10 +333,10 @@ impl Journal {
         me: (&NodeId, u64),
     ) -> Vec<Applied> {
         let to = to.min(self.last());
-        let mine = self.origin_ids.get(&(me.0.clone(), me.1)).copied();
+        let mine = self.origin_id(me.0, me.1);
         let mut applied = Vec::new();
         while self.commit() < to {
-            let entry = self
+            let (entry, id) = self
                 .suffix
                 .pop_front()
                 .expect("the suffix reaches the last entry");
@@ -351,7 +368,6 @@ impl Journal {
                     (origin, (COMMIT_SLOT, self.commits.len() as u64 - 1))
                 }
             };
-            let id = self.origin_ids[&(origin.node, origin.incarnation)];
             self.in_suffix.remove(&(id, origin.seq));
             if !self.applied.entry(id).or_default().insert(origin.seq) {
                 self.duplicates_applied += 1;
@@ -385,20 +401,23 @@ impl Journal {
     ) -> Vec<Entry> {
         let upto = upto.min(self.last());
         let commit = self.commit();
-        let mut out = Vec::new();
+        // Room for what the count allows (the byte budget may stop it sooner); a packet
+        // rarely carries more than a window's worth, so the hint is capped.
+        let wanted = upto.0.saturating_sub(after.0).min(count_max as u64).min(64);
+        let mut out = Vec::with_capacity(wanted as usize);
         let mut bytes = 0;
         let mut index = after.next();
         while index <= upto && out.len() < count_max && bytes < bytes_max {
             let entry = if index <= commit {
                 self.rebuild(index, logs)
             } else {
-                self.suffix[(index.0 - commit.0 - 1) as usize].clone()
+                self.suffix[(index.0 - commit.0 - 1) as usize].0.clone()
             };
             bytes += match &entry {
                 Entry::Noop { .. } => 0,
-                Entry::Send { msg, .. } => msg.as_str().len(),
+                Entry::Send { msg, .. } => msg.as_bytes().len(),
                 Entry::Commit { offsets, .. } => {
-                    offsets.iter().map(|(k, _)| k.as_str().len()).sum()
+                    offsets.iter().map(|(k, _)| k.as_bytes().len()).sum()
                 }
             };
             out.push(entry);
@@ -459,16 +478,23 @@ impl Journal {
         }
         let commit = self.commit();
         let mut sends = BTreeSet::new();
-        for (k, entry) in self.suffix.iter().enumerate() {
+        for (k, (entry, id)) in self.suffix.iter().enumerate() {
             let index = LogIndex(commit.0 + 1 + k as u64);
             assert_eq!(
                 self.term_at(index),
                 Some(entry.term()),
                 "entry {index} is not in its term's run"
             );
-            if let Some(origin) = entry.origin() {
-                let id = self.origin_ids[&(origin.node.clone(), origin.incarnation)];
-                sends.insert((id, origin.seq));
+            match entry.origin() {
+                Some(origin) => {
+                    assert_eq!(
+                        self.origin_id(&origin.node, origin.incarnation),
+                        Some(*id),
+                        "entry {index} carries another origin's id"
+                    );
+                    sends.insert((*id, origin.seq));
+                }
+                None => assert_eq!(*id, NO_ORIGIN, "a no-op with an origin id"),
             }
         }
         assert_eq!(sends, self.in_suffix, "the suffix's origins drifted");

@@ -250,7 +250,18 @@ impl Cluster {
 
     /// The peer named `id`, if it is one.
     pub(crate) fn peer(&self, id: &NodeId) -> Option<usize> {
-        self.index.get(id).copied().filter(|&i| i != self.me)
+        self.node(id).filter(|&i| i != self.me)
+    }
+
+    /// The node named `id`, if it is in the cluster. Every peer message is looked up
+    /// once or twice: in a cluster of Maelstrom's size a scan of the names is a few word
+    /// compares, where the map takes a tree walk.
+    fn node(&self, id: &NodeId) -> Option<usize> {
+        if self.ids.len() <= 16 {
+            self.ids.iter().position(|n| n == id)
+        } else {
+            self.index.get(id).copied()
+        }
     }
 
     /// When the node next wants a tick.
@@ -651,7 +662,7 @@ impl Cluster {
             return;
         }
         // Same term from here on.
-        let claimed = leader.as_ref().and_then(|l| self.index.get(l).copied());
+        let claimed = leader.as_ref().and_then(|l| self.node(l));
         if leader.is_some() && claimed.is_none() {
             self.log(
                 out,

@@ -113,12 +113,12 @@ impl Cluster {
     /// what it holds for sure (its match in this term, or its commit) once the pipeline
     /// has stalled: the peer's position has not advanced for a resend period since the
     /// pipeline last started. A packet lost, or refused for a gap, stalls it.
-    fn entries_from(&self, peer: usize, now: Timestamp) -> Option<LogIndex> {
-        let confirmed = self.confirmed(peer);
-        let from = if self.is_pipelining(peer, now) {
+    /// `pipelining` says whether it still runs (`now` is before [`Self::pipeline_until`]).
+    fn entries_from(&self, peer: usize, pipelining: bool) -> Option<LogIndex> {
+        let from = if pipelining {
             self.links[peer].sent_upto
         } else {
-            confirmed
+            self.confirmed(peer)
         };
         (from < self.verified()).then_some(from)
     }
@@ -132,10 +132,6 @@ impl Cluster {
                 .max(self.moved_at[peer])
                 .add_micros(self.timing.resend_us)
         })
-    }
-
-    fn is_pipelining(&self, peer: usize, now: Timestamp) -> bool {
-        self.pipeline_until(peer).is_some_and(|until| now < until)
     }
 
     /// Sends every packet that is due and has news, and works out when the node next
@@ -205,10 +201,12 @@ impl Cluster {
             let to_leader = following && Some(peer) == leader;
             // We pass the leader's log on to a peer that asked, or that the facts show
             // stuck behind us: a peer cut off one way may not be able to ask us.
-            let stuck = self.confirmed(peer) < self.verified()
-                && now >= self.moved_at[peer].add_micros(timing.suspect_us);
+            let stuck = || {
+                self.confirmed(peer) < self.verified()
+                    && now >= self.moved_at[peer].add_micros(timing.suspect_us)
+            };
             let relay =
-                !lead && live && (stuck || self.links[peer].relay_until.is_some_and(|t| now < t));
+                !lead && live && (self.links[peer].relay_until.is_some_and(|t| now < t) || stuck());
             let tells_all = following && (broadcast || retried) && !to_leader;
             let probe = !live;
             // Any node answers a peer that asked. A joining node asks; so does a leader
@@ -234,12 +232,16 @@ impl Cluster {
             let gives_log = lead || relay;
             let reports = to_leader || tells_all;
             let link = &self.links[peer];
+            // Whether entries may still be on their way to the peer (see `entries_from`);
+            // worked out once per peer, as nothing below changes it before the packet goes.
+            let pipeline_until = self.pipeline_until(peer);
+            let pipelining = pipeline_until.is_some_and(|until| now < until);
             let entries_from = if gives_log {
-                self.entries_from(peer, now)
+                self.entries_from(peer, pipelining)
             } else {
                 None
             };
-            if gives_log && let Some(until) = self.pipeline_until(peer) {
+            if gives_log && let Some(until) = pipeline_until {
                 soonest.at(now, until);
             }
             // A link that only keeps in touch sends this often.
@@ -354,7 +356,6 @@ impl Cluster {
             };
             let fact = self.self_fact();
             let (commit, hb) = (self.journal.commit(), self.election.hb);
-            let pipelining = self.is_pipelining(peer, now);
             let link = &mut self.links[peer];
             let seq = link.sent(now);
             link.answer_due = false;
