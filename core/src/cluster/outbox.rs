@@ -125,6 +125,25 @@ impl Cluster {
 
     /// Whether entries sent to `peer` beyond what it holds for sure may still be on
     /// their way, and when that stops being so.
+    /// Whether `peer` has shown no sign of life for an election timeout: no packet from
+    /// it, no move of its position, and no news, through any path, that it heard one of
+    /// the leader's last heartbeats. Such a peer gets heartbeats but no entries, as a
+    /// Raft leader probes a follower it has lost before it replicates again: entries sent
+    /// into a partition are lost, and rebuilding and carrying them was two thirds of the
+    /// entries a 5-node run under partitions built. The peer answers the first heartbeat
+    /// that reaches it, and its answer makes it live again: entries resume from what it
+    /// holds. A relay judges the same way: in a one-way ring the peer it feeds may be
+    /// heard only through a third node, by its echoes.
+    fn is_silent(&self, peer: usize, now: Timestamp) -> bool {
+        let recent = |t: Timestamp| now < t.add_micros(self.timing.election_us);
+        let echoed = || {
+            let p = self.progress[peer];
+            let beats = self.timing.election_us / self.timing.heartbeat_us;
+            p.term == self.election.term && self.election.hb < p.hb.saturating_add(beats)
+        };
+        !(self.links[peer].heard_at.is_some_and(recent) || recent(self.moved_at[peer]) || echoed())
+    }
+
     fn pipeline_until(&self, peer: usize) -> Option<Timestamp> {
         let link = &self.links[peer];
         (link.sent_upto > self.confirmed(peer)).then(|| {
@@ -238,6 +257,7 @@ impl Cluster {
             let pipelining = pipeline_until.is_some_and(|until| now < until);
             let entries_from = if gives_log {
                 self.entries_from(peer, pipelining)
+                    .filter(|_| !self.is_silent(peer, now))
             } else {
                 None
             };
