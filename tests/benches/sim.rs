@@ -21,6 +21,10 @@ use replicator_sim::{run, server};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+/// The allocator of the `replicator-sim` command, so that the figures are its own.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const RUNS: usize = 5;
 
 struct Figures {

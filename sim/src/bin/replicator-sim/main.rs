@@ -18,6 +18,10 @@
 
 mod progress;
 
+/// See the workspace manifest for why the simulator uses mimalloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{CommandFactory, Parser};
 use progress::Progress;
 use replicator_sim::checker;
