@@ -830,9 +830,26 @@ impl Cluster {
                 && up_to_date
                 && self.is_member();
             if granted {
+                let renewed = self
+                    .pre_promise
+                    .is_some_and(|(term, claim, _)| term == vote.term && claim == theirs);
                 self.pre_promise = Some((vote.term, theirs, now));
                 if self.election.role == Role::PreCandidate {
                     self.election.step_down();
+                }
+                // A node that has just promised its pre-vote to another candidate does
+                // not stand itself for a fresh timeout, as a vote resets Raft's timer:
+                // that candidate's election (a pre-vote and a vote, through relays
+                // perhaps) is under way, and standing now would only collide with it.
+                // Without this, nodes whose timers fire a moment after they granted
+                // start rival pre-votes; the better claim wins each, so every such node
+                // with a lower id restarts the round, and a majorities ring at 100 ms
+                // spent most of a 2-second run in pre-votes. Only a new promise
+                // postpones: a candidate that asks again (every heartbeat, or in a later
+                // round of the same term) must not hold everyone else back for ever.
+                if !renewed && self.election.role == Role::Follower {
+                    let fresh = self.random_timeout(now);
+                    self.election.timeout_at = self.election.timeout_at.max(fresh);
                 }
             }
             granted
@@ -1282,5 +1299,67 @@ fn error(in_reply_to: MsgId, code: ErrorCode, text: &str) -> Body {
         in_reply_to,
         code,
         text: text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Node `me` of an `n`-node cluster that has joined and heard no leader.
+    fn member(me: usize, n: usize) -> Cluster {
+        let ids = (0..n).map(|i| NodeId::new(&format!("n{i}"))).collect();
+        let mut c = Cluster::new(me, ids, 7, Timing::default(), Timestamp::ZERO);
+        c.standing = Standing::Member;
+        c
+    }
+
+    fn pre_vote(candidate: &str) -> Vote {
+        Vote {
+            term: Term(1),
+            candidate: NodeId::new(candidate),
+            last_index: LogIndex(0),
+            last_term: Term(0),
+            pre: true,
+            relayed: false,
+        }
+    }
+
+    fn granted(out: &[Output]) -> bool {
+        out.iter().any(
+            |o| matches!(o, Output::Send(Message { body: Body::VoteReply(r), .. }) if r.granted),
+        )
+    }
+
+    #[test]
+    fn a_node_that_promises_its_pre_vote_stands_only_a_fresh_timeout_later() {
+        let ms = Timestamp::from_millis;
+        let election_us = Timing::default().election_us;
+        let mut c = member(2, 5);
+        let mut out = Vec::new();
+        c.on_vote(ms(400), 4, pre_vote("n4"), &mut out);
+        assert!(granted(&out));
+        let postponed = c.election.timeout_at;
+        assert!(
+            postponed >= ms(400).add_micros(election_us),
+            "a new promise postpones our own candidacy"
+        );
+
+        out.clear();
+        c.on_vote(ms(450), 4, pre_vote("n4"), &mut out);
+        assert!(granted(&out), "the same candidate asking again is granted");
+        assert_eq!(
+            c.election.timeout_at, postponed,
+            "a candidate that asks again does not postpone us again"
+        );
+
+        out.clear();
+        c.on_vote(ms(1_200), 1, pre_vote("n1"), &mut out);
+        assert!(granted(&out), "a better claim is granted");
+        assert!(
+            c.election.timeout_at >= ms(1_200).add_micros(election_us),
+            "a promise to another candidate postpones us again"
+        );
+        c.check_invariants();
     }
 }
