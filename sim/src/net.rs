@@ -252,7 +252,6 @@ impl Net {
         events: &mut Events,
         trace: &mut Trace,
     ) {
-        let now = events.now();
         // Maelstrom numbers every message; a duplicate keeps its original's number, so
         // distinct messages are counted once (`msg_count`).
         let is_server_link = !from.is_client() && !to.is_client();
