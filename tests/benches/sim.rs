@@ -2,7 +2,8 @@
 //!
 //! Targets (issue 3, item 9): the Gossip Glomers 5a test (1 node, `--concurrency 2n`,
 //! `--rate 1000`, 20 virtual seconds) in under 0.25 s of wall time, and at least
-//! 1,000,000 delivered messages per second of wall time. Each scenario runs a few times
+//! 1,000,000 delivered messages per second of wall time, on 5a and on five replicating
+//! nodes under partitions (60 s, exponential 20 ms latency). Each scenario runs a few times
 //! and reports its best wall time (the least disturbed by the rest of the machine), the
 //! messages per second and the virtual-to-wall ratio. Exits 1 if a target is missed.
 //!
@@ -204,17 +205,14 @@ fn main() -> ExitCode {
             f.virtual_s,
             f.virtual_s / secs
         );
-        if std::ptr::eq(options, &five_a) {
-            if secs >= 0.25 {
-                println!("  MISSED: 5a must take under 0.25 s of wall time");
-                ok = false;
-            }
-            if msgs_per_s < 1e6 {
-                println!(
-                    "  MISSED: the simulator must deliver at least 1,000,000 messages per second"
-                );
-                ok = false;
-            }
+        if std::ptr::eq(options, &five_a) && secs >= 0.25 {
+            println!("  MISSED: 5a must take under 0.25 s of wall time");
+            ok = false;
+        }
+        // Both runs: a single node, and five replicating nodes under partitions.
+        if msgs_per_s < 1e6 {
+            println!("  MISSED: the simulator must deliver at least 1,000,000 messages per second");
+            ok = false;
         }
     }
     ok &= bad_history(&five_a);
