@@ -213,6 +213,18 @@ const STILL_FAILING: &[(&str, &str)] = &[
          --poll-bytes-max 156",
     ),
     (
+        "found by the simulation fuzz target: two nodes, a 3.1 s run at exponential 100 ms \
+         with 10% loss and 42% duplication, two sends in all: the first went in a \
+         partition; the second, at 2.05 s, reached the leader, but the leader's packets to \
+         its follower then stalled behind one slow message (a receiver takes one at a \
+         time), so at 2.88 s the follower, having heard no leader for an election timeout, \
+         answered it 13 (it passed before the pre-vote postponement, by the timing of its \
+         random draws)",
+        "--seed 248965207618208724 --node-count 2 --concurrency 3n --time-limit 3.1 --rate 2 \
+         --latency 100 --latency-dist exponential --nemesis partition --nemesis-interval 3.8 \
+         --key-count 8 --max-writes-per-key 12 --loss 0.1 --duplicate 0.42",
+    ),
+    (
         "a stress sweep (partitions forced, 2 s runs, 100 ms, 10% loss; 1 failure in \
          10,000, against 3 before the pre-vote postponement): three nodes in a one-way \
          ring for the whole run at exponential 100 ms; split votes in terms 1 and 2, and \
