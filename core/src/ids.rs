@@ -3,6 +3,7 @@
 
 use crate::small::SmallStr;
 use std::borrow::Borrow;
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// The id of a Maelstrom participant: a server (`n0`), a client (`c7`) or a service
@@ -29,6 +30,18 @@ impl NodeId {
     /// inline name pays a UTF-8 check for).
     pub fn as_bytes(&self) -> &[u8] {
         self.0.as_bytes()
+    }
+
+    /// This id's place in `ids`, where `index` maps each of `ids` to its place. Every
+    /// message between servers is looked up so, by the nodes and by the simulator: in a
+    /// cluster of Maelstrom's size a scan of the names is a few word compares, where the
+    /// map takes a tree walk; a large cluster uses the map.
+    pub fn place_in(&self, ids: &[NodeId], index: &BTreeMap<NodeId, usize>) -> Option<usize> {
+        if ids.len() <= 16 {
+            ids.iter().position(|n| n == self)
+        } else {
+            index.get(self).copied()
+        }
     }
 
     /// Whether this id names a client. spec: kafka.md 1.3: any id whose first character is

@@ -16,7 +16,7 @@
 //! - Every message put on the network is counted as sent, dropped ones included
 //!   (spec: kafka.md 6.4).
 
-use crate::events::{Event, Events};
+use crate::events::{Event, Events, order_key};
 use crate::history::{Micros, NetCounts, NetStats};
 use crate::messages::{Fate, MessageLog, RecordIndex};
 use crate::options::LatencyDist;
@@ -65,8 +65,7 @@ pub(crate) struct Envelope {
 /// The envelope itself stays put in [`Net::slots`] while the heap sifts these small
 /// records; moving whole envelopes through the heap was a twentieth of a 5-node run.
 struct Queued {
-    /// The deadline in the high 64 bits and the send order in the low: one integer that
-    /// orders as the pair does.
+    /// [`order_key`] of the deadline and the send order.
     key: u128,
     slot: usize,
 }
@@ -97,8 +96,9 @@ struct Inbox {
     held: Option<usize>,
 }
 
-/// What every copy of one message shares.
-struct Copy {
+/// What every copy of one message shares: its ends, its number, and whether it goes
+/// between servers (where faults apply).
+struct Outgoing {
     from: Addr,
     to: Addr,
     /// Maelstrom's number for the message.
@@ -168,10 +168,7 @@ impl Net {
     /// Removes client `c<k>`; whatever was on its way to it is gone.
     pub(crate) fn close_client(&mut self, k: u64) {
         if let Some(inbox) = self.clients.remove(&k) {
-            let queued = inbox.queue.into_iter().map(|q| q.slot);
-            for slot in inbox.held.into_iter().chain(queued) {
-                self.release(slot);
-            }
+            self.empty(inbox);
         }
     }
 
@@ -187,15 +184,13 @@ impl Net {
     /// Drops everything queued for node `i` (it crashed at `now`).
     pub(crate) fn clear_node(&mut self, i: usize, now: Micros) {
         if let Some(inbox) = self.nodes.get_mut(i) {
-            let held = inbox.held.take();
-            let queued: Vec<usize> = inbox.queue.drain().map(|q| q.slot).collect();
-            let dropped: Vec<RecordIndex> = held
-                .into_iter()
-                .chain(queued)
-                .map(|slot| self.release(slot).record)
-                .collect();
+            let inbox = std::mem::take(inbox);
             // The heap drains in no particular order; the records' order is the log's.
-            let mut records: Vec<usize> = dropped.into_iter().flatten().collect();
+            let mut records: Vec<usize> = self
+                .empty(inbox)
+                .into_iter()
+                .filter_map(|env| env.record)
+                .collect();
             records.sort_unstable();
             for record in records {
                 self.log.ended(Some(record), now, Fate::ReceiverDown);
@@ -263,36 +258,36 @@ impl Net {
         let group_is_client = !is_server_link;
         let id = self.stats.all.msg_count;
         count(&mut self.stats, group_is_client, |c| c.msg_count += 1);
-        let copy = Copy {
+        let outgoing = Outgoing {
             from,
             to,
             id,
             is_server_link,
         };
         // The duplicate goes first, as a copy; the original follows.
-        if copies == 2 && !self.put(&copy, msg.clone(), false, events, trace) {
+        if copies == 2 && !self.put(&outgoing, msg.clone(), false, events, trace) {
             return;
         }
-        self.put(&copy, msg, copies == 2, events, trace);
+        self.put(&outgoing, msg, copies == 2, events, trace);
     }
 
     /// Puts one copy of message `id` on the network: counted, recorded, lost or queued
     /// for its receiver. False if the receiver is gone.
     fn put(
         &mut self,
-        copy: &Copy,
+        outgoing: &Outgoing,
         msg: Message,
         duplicated: bool,
         events: &mut Events,
         trace: &mut Trace,
     ) -> bool {
         let now = events.now();
-        let Copy {
+        let Outgoing {
             from,
             to,
             id,
             is_server_link,
-        } = *copy;
+        } = *outgoing;
         count(&mut self.stats, !is_server_link, |c| c.send_count += 1);
         let record = self
             .log
@@ -318,7 +313,7 @@ impl Net {
         }
         let deadline = now.saturating_add(self.latency_us(from, to));
         self.seq += 1;
-        let key = (u128::from(deadline) << 64) | u128::from(self.seq);
+        let key = order_key(deadline, self.seq);
         let Some(inbox) = self.inbox(to) else {
             return false;
         };
@@ -380,6 +375,17 @@ impl Net {
             };
             self.hold(to, slot, events, trace);
         }
+    }
+
+    /// Takes every envelope out of a removed inbox, held and queued.
+    fn empty(&mut self, inbox: Inbox) -> Vec<Envelope> {
+        let queued = inbox.queue.into_iter().map(|q| q.slot);
+        inbox
+            .held
+            .into_iter()
+            .chain(queued)
+            .map(|slot| self.release(slot))
+            .collect()
     }
 
     /// Keeps `env` in a free slot, and returns the slot.

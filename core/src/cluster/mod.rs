@@ -253,15 +253,9 @@ impl Cluster {
         self.node(id).filter(|&i| i != self.me)
     }
 
-    /// The node named `id`, if it is in the cluster. Every peer message is looked up
-    /// once or twice: in a cluster of Maelstrom's size a scan of the names is a few word
-    /// compares, where the map takes a tree walk.
+    /// The node named `id`, if it is in the cluster.
     fn node(&self, id: &NodeId) -> Option<usize> {
-        if self.ids.len() <= 16 {
-            self.ids.iter().position(|n| n == id)
-        } else {
-            self.index.get(id).copied()
-        }
+        id.place_in(&self.ids, &self.index)
     }
 
     /// When the node next wants a tick.
@@ -602,8 +596,8 @@ impl Cluster {
             let i = if self.ids.get(k) == Some(&fact.node) {
                 k
             } else {
-                match self.index.get(&fact.node) {
-                    Some(&i) => i,
+                match self.node(&fact.node) {
+                    Some(i) => i,
                     None => continue,
                 }
             };
@@ -774,7 +768,7 @@ impl Cluster {
         out: &mut Vec<Output>,
     ) {
         self.links[from].heard_at = Some(now);
-        let Some(&candidate) = self.index.get(&vote.candidate) else {
+        let Some(candidate) = self.node(&vote.candidate) else {
             self.log(
                 out,
                 format!(
@@ -904,10 +898,8 @@ impl Cluster {
         out: &mut Vec<Output>,
     ) {
         self.links[from].heard_at = Some(now);
-        let (Some(&voter), Some(&candidate)) = (
-            self.index.get(&reply.voter),
-            self.index.get(&reply.candidate),
-        ) else {
+        let (Some(voter), Some(candidate)) = (self.node(&reply.voter), self.node(&reply.candidate))
+        else {
             self.log(
                 out,
                 format!(

@@ -123,8 +123,6 @@ impl Cluster {
         (from < self.verified()).then_some(from)
     }
 
-    /// Whether entries sent to `peer` beyond what it holds for sure may still be on
-    /// their way, and when that stops being so.
     /// Whether `peer` has shown no sign of life for an election timeout: no packet from
     /// it, no move of its position, and no news, through any path, that it heard one of
     /// the leader's last heartbeats. Such a peer gets heartbeats but no entries, as a
@@ -144,6 +142,8 @@ impl Cluster {
         !(self.links[peer].heard_at.is_some_and(recent) || recent(self.moved_at[peer]) || echoed())
     }
 
+    /// Whether entries sent to `peer` beyond what it holds for sure may still be on
+    /// their way, and when that stops being so.
     fn pipeline_until(&self, peer: usize) -> Option<Timestamp> {
         let link = &self.links[peer];
         (link.sent_upto > self.confirmed(peer)).then(|| {

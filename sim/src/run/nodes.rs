@@ -306,14 +306,7 @@ impl Sim<'_> {
                 None
             };
         }
-        // Nearly every message goes to a node; in a cluster of Maelstrom's size a scan of
-        // the names finds it in a few word compares, where the map takes a tree walk.
-        let node = if self.node_ids.len() <= 16 {
-            self.node_ids.iter().position(|n| n == id)
-        } else {
-            self.node_index.get(id).copied()
-        };
-        if let Some(i) = node {
+        if let Some(i) = id.place_in(&self.node_ids, &self.node_index) {
             return Some(Addr::Node(i));
         }
         Service::from_name(id.as_str()).map(Addr::Service)
